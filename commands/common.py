@@ -1,0 +1,155 @@
+"""What every command shares: the context object, parameter types, output helpers."""
+
+import getpass
+import json
+import os
+import sys
+from functools import cached_property
+
+import click
+
+
+class App:
+    """Global options, parsed once in the root callback (click's ``ctx.obj``).
+
+    ``config`` and ``store`` are opened on first use, so ``--help`` and ``init`` need neither.
+    """
+
+    def __init__(self, data_dir, actor):
+        self.data_dir = data_dir
+        self.actor = actor
+
+    @cached_property
+    def config(self):
+        from helpline_core.config import load_config
+
+        return load_config(self.data_dir)
+
+    @cached_property
+    def store(self):
+        from helpline_core.store import Store
+
+        return Store(self.data_dir, self.config.lock_timeout_seconds)
+
+    def now(self):
+        from helpline_core.clock import utcnow
+
+        return utcnow()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def default_actor():
+    """:returns: ``$HELPLINE_OPERATOR`` or the OS user name (``operator`` when there is none)."""
+    try:
+        return os.environ.get("HELPLINE_OPERATOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+class TicketIdType(click.ParamType):
+    """A ticket ID as a caller reads it; shape and check digit are checked here (exit 2)."""
+
+    name = "TICKET"
+
+    def convert(self, value, param, ctx):
+        import re
+
+        from helpline_core.ids import is_valid_number
+
+        compact = re.sub(r"[\s\-_./]", "", str(value)).upper()
+        digits = compact.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        if len(digits) < 2 or not digits.isdigit():
+            self.fail(f"'{value}' is not a ticket ID (like SXR-10429).", param, ctx)
+        if not is_valid_number(digits):
+            self.fail(f"'{value}' has a wrong check digit: the ID was probably mistyped.", param, ctx)
+        return compact
+
+
+class PhoneType(click.ParamType):
+    """A phone number in any usual Indian form, converted to E.164 (exit 2 when invalid)."""
+
+    name = "PHONE"
+
+    def convert(self, value, param, ctx):
+        from helpline_core.errors import InvalidValue
+        from helpline_core.phones import parse_phone
+
+        try:
+            return parse_phone(value)[0]
+        except InvalidValue as e:
+            self.fail(str(e), param, ctx)
+
+
+TICKET = TicketIdType()
+PHONE = PhoneType()
+
+
+def need(value, option, prompt, check=None, param_type=None):
+    """Return ``value``, or prompt for it on a terminal; with no terminal fail as a usage error.
+
+    :param check: a function that raises ``HelplineError`` for a bad answer; the prompt asks again.
+    :param param_type: a click type the answer is converted with (asks again when it fails).
+    """
+    if param_type is not None and value in (None, ""):
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"Missing option '{option}' (no terminal to ask on).")
+        return click.prompt(prompt, type=param_type)
+    if value not in (None, ""):
+        return value
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"Missing option '{option}' (no terminal to ask on).")
+
+    def proc(answer):
+        from helpline_core.errors import HelplineError
+
+        if check is None:
+            return answer
+        try:
+            check(answer)
+        except HelplineError as e:
+            raise click.UsageError(str(e))
+        return answer
+
+    return click.prompt(prompt, value_proc=proc)
+
+
+def print_json(data):
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, help="Print records as JSON.")(f)
+
+
+def ticket_argument(extra=None):
+    """Positional ticket ID that forgives a space after the prefix (``helpline show sxr 10427``).
+
+    :param extra: the name of one optional positional that may follow (e.g. ``officer``).
+    The command receives ``ticket_id`` (checked by ``TICKET``) and, with ``extra``, that name.
+    """
+    import functools
+
+    def decorate(f):
+        @click.argument("ticket_words", nargs=-1, required=True, metavar="TICKET" + (f" [{extra.upper()}]" if extra else ""))
+        @functools.wraps(f)
+        def wrapper(*args, ticket_words, **kwargs):
+            words = list(ticket_words)
+            if len(words) > 1 and words[0].isalpha() and words[1][:1].isdigit():
+                words[:2] = [words[0] + words[1]]
+            allowed = 2 if extra else 1
+            if len(words) > allowed:
+                raise click.UsageError(f"unexpected extra argument: {' '.join(words[allowed:])}")
+            try:
+                kwargs["ticket_id"] = TICKET.convert(words[0], None, click.get_current_context())
+            except click.BadParameter as error:
+                error.param_hint = "'TICKET'"
+                raise
+            if extra:
+                kwargs[extra] = words[1] if len(words) > 1 else None
+            return f(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

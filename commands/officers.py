@@ -1,0 +1,163 @@
+"""``helpline officer ...``: the roster of nodal officers, verifiers and supervisors."""
+
+import click
+
+from .common import PHONE, json_option, pass_app, print_json
+
+ROLE = click.Choice(["officer", "verifier", "supervisor"])
+LANG = click.Choice(["en", "hi", "ur"])
+
+
+@click.group("officer")
+def officer_group():
+    """Add, change and list officers.
+
+    \b
+    Example:
+      helpline officer add rafiq --name "Rafiq Ahmad" --phone 09419012345 \\
+          --area Khanyar --area Eidgah --category ration --category medicine
+    """
+
+
+def _print_officer(officer):
+    state = "" if officer["active"] else "  (deactivated)"
+    click.echo(f"{officer['officer_id']:<12} {officer['name']:<22} {officer['role']:<10} {officer['lang']}  "
+               f"{officer['phone']}{state}")
+    click.echo(f"{'':<12} areas: {', '.join(officer['areas'])}")
+    click.echo(f"{'':<12} categories: {', '.join(officer['categories'])}")
+
+
+@officer_group.command("add")
+@click.argument("officer_id")
+@click.option("--name", required=True)
+@click.option("--phone", required=True, type=PHONE)
+@click.option("--area", "areas", multiple=True, required=True, help="Repeatable.")
+@click.option("--category", "categories", multiple=True, required=True, help="Repeatable.")
+@click.option("--role", type=ROLE, default="officer", show_default=True)
+@click.option("--lang", type=LANG, default="en", show_default=True, help="Language of their texts.")
+@json_option
+@pass_app
+def add_cmd(app, officer_id, name, phone, areas, categories, role, lang, as_json):
+    """Add an officer to the roster.
+
+    \b
+    Example:
+      helpline officer add rafiq --name "Rafiq Ahmad" --phone 09419012345 --area Khanyar --category ration
+    """
+    from helpline_core import officers
+    from helpline_core.records import officer_record
+
+    with app.store.transaction() as db:
+        officer = officers.add_officer(db, app.config, officer_id, name=name, phone=phone, areas=areas,
+                                       categories=categories, role=role, lang=lang, actor=app.actor, now=app.now())
+    if as_json:
+        print_json(officer_record(officer))
+    else:
+        click.echo(f"Officer {officer['officer_id']} added.")
+
+
+@officer_group.command("list")
+@click.option("--active", "only_active", is_flag=True, help="Only active officers.")
+@json_option
+@pass_app
+def list_cmd(app, only_active, as_json):
+    """List officers.
+
+    \b
+    Example:
+      helpline officer list --json
+    """
+    from helpline_core import officers
+    from helpline_core.records import officer_record
+    from helpline_core.routing import open_counts
+
+    db = app.store.snapshot()
+    found = officers.list_officers(db, include_inactive=not only_active)
+    counts = open_counts(db)
+    if as_json:
+        print_json([dict(officer_record(o), open_tickets=counts.get(o["officer_id"], 0)) for o in found])
+        return
+    if not found:
+        click.echo("No officers yet: add one with 'helpline officer add'.")
+    for officer in found:
+        _print_officer(officer)
+        click.echo(f"{'':<12} open tickets: {counts.get(officer['officer_id'], 0)}")
+
+
+@officer_group.command("show")
+@click.argument("officer_id")
+@json_option
+@pass_app
+def show_cmd(app, officer_id, as_json):
+    """Show one officer and their history.
+
+    \b
+    Example:
+      helpline officer show rafiq
+    """
+    from helpline_core.clock import local_text
+    from helpline_core.records import officer_record
+    from helpline_core.routing import get_officer, open_counts
+
+    db = app.store.snapshot()
+    officer = get_officer(db, officer_id)
+    if as_json:
+        print_json(dict(officer_record(officer), open_tickets=open_counts(db).get(officer["officer_id"], 0)))
+        return
+    _print_officer(officer)
+    for event in officer["history"]:
+        changes = "; ".join(f"{k} {a}->{b}" for k, (a, b) in event.get("changes", {}).items())
+        click.echo(f"{'':<12} {local_text(event['at'], app.config.tz)}  {event['type']} by {event['actor']}"
+                   f"{'  ' + changes if changes else ''}{'  ' + event['note'] if event.get('note') else ''}")
+
+
+@officer_group.command("edit")
+@click.argument("officer_id")
+@click.option("--name")
+@click.option("--phone", type=PHONE)
+@click.option("--area", "areas", multiple=True, help="Repeatable; replaces the officer's areas.")
+@click.option("--category", "categories", multiple=True, help="Repeatable; replaces the officer's categories.")
+@click.option("--role", type=ROLE)
+@click.option("--lang", type=LANG)
+@json_option
+@pass_app
+def edit_cmd(app, officer_id, name, phone, areas, categories, role, lang, as_json):
+    """Change an officer's details; options not given stay as they are.
+
+    \b
+    Example:
+      helpline officer edit rafiq --phone 09419054321 --area Khanyar --area Zadibal
+    """
+    from helpline_core import officers
+    from helpline_core.records import officer_record
+
+    with app.store.transaction() as db:
+        officer = officers.edit_officer(db, app.config, officer_id, name=name, phone=phone, areas=areas or None,
+                                        categories=categories or None, role=role, lang=lang,
+                                        actor=app.actor, now=app.now())
+    if as_json:
+        print_json(officer_record(officer))
+    else:
+        click.echo(f"Officer {officer['officer_id']} updated.")
+
+
+@officer_group.command("deactivate")
+@click.argument("officer_id")
+@click.option("--reason", help="Why (kept in the history).")
+@pass_app
+def deactivate_cmd(app, officer_id, reason):
+    """Deactivate an officer; their assigned tickets go back to open and are listed.
+
+    \b
+    Example:
+      helpline officer deactivate rafiq --reason "transferred"
+    """
+    from helpline_core import officers
+
+    with app.store.transaction() as db:
+        officer, returned = officers.deactivate_officer(db, app.config, officer_id, actor=app.actor,
+                                                        now=app.now(), reason=reason)
+    click.echo(f"Officer {officer['officer_id']} deactivated.")
+    if returned:
+        click.echo(f"{len(returned)} tickets are open again and need an officer: {' '.join(returned)}")
+        click.echo("Reassign each with: helpline assign TICKET [OFFICER]")

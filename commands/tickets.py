@@ -1,0 +1,355 @@
+"""The operator's everyday verbs: log, assign, unassign, resolve, verify, reopen, reject, note,
+show, find, list."""
+
+import sys
+
+import click
+
+from .common import PHONE, TICKET, json_option, need, pass_app, print_json, ticket_argument
+
+
+def _record(app, ticket, now, with_history=True):
+    from helpline_core.records import ticket_record
+
+    return ticket_record(ticket, app.config.tz, now, with_history)
+
+
+def _done(app, ticket, now, as_json, message):
+    if as_json:
+        print_json(_record(app, ticket, now))
+    else:
+        click.echo(message)
+
+
+@click.command("log")
+@click.option("--phone", type=PHONE, help="Caller's number, any usual form (0987..., +91 ..., 0091 ...).")
+@click.option("--area", help="Caller's area (alternative spellings are accepted).")
+@click.option("--category", help="ration, medicine, doctor, counselling, other (as configured).")
+@click.option("--name", "caller_name", help="Caller's name.")
+@click.option("--lang", "language", default="en", show_default=True, help="Language of the caller's texts: en, hi, ur.")
+@click.option("--description", help="What the caller needs, in their words.")
+@click.option("--new", "force_new", is_flag=True, help="Open a new ticket even if the caller has one open in this category.")
+@json_option
+@pass_app
+def log_cmd(app, phone, area, category, caller_name, language, description, force_new, as_json):
+    """Log a call: open a ticket and read its ID to the caller.
+
+    A second call from the same number in the same category while a ticket is still open
+    is added to that ticket (the caller keeps one ID), unless --new is given. The ticket is
+    routed to the active officer for the area and category with the fewest open tickets.
+
+    \b
+    Example:
+      helpline log --phone 09876543210 --area Khanyar --category ration \\
+          --name "Ghulam Nabi" --lang ur --description "No ration for 5 people"
+    """
+    from helpline_core import tickets
+    cfg = app.config
+    phone = need(phone, "--phone", "Caller's phone", param_type=PHONE)
+    area = need(area, "--area", "Area", check=cfg.area)
+    category = need(category, "--category", f"Category ({', '.join(cfg.categories)})", check=cfg.category)
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket, followup = tickets.log_call(
+            db, cfg, app.store, phone=phone, area=area, category=category, actor=app.actor, now=now,
+            caller_name=caller_name, language=language, description=description, force_new=force_new)
+    if as_json:
+        record = _record(app, ticket, now)
+        record["followup"] = followup
+        print_json(record)
+        return
+    spoken = " ".join(ticket["id"].replace("-", ""))
+    if followup:
+        click.echo(f"Follow-up call added to ticket {ticket['id']} ({ticket['status']}, call {ticket['calls']}).")
+    else:
+        click.echo(f"Ticket {ticket['id']}   (read out: {spoken})")
+        if ticket.get("follows"):
+            click.echo(f"  follows the caller's earlier ticket {ticket['follows']} (final)")
+    if ticket["officer"]:
+        click.echo(f"  assigned to {ticket['officer']}")
+    else:
+        click.echo(f"  not assigned: no active officer covers {ticket['area']} / {ticket['category']}")
+    if ticket["phone_type"] == "landline":
+        click.echo("  landline: the caller will get no SMS")
+
+
+@click.command("assign")
+@ticket_argument(extra="officer")
+@json_option
+@pass_app
+def assign_cmd(app, ticket_id, officer, as_json):
+    """Assign a ticket to OFFICER, or route it automatically when no officer is named.
+
+    \b
+    Example:
+      helpline assign SXR-10429 rafiq
+    """
+    from helpline_core import tickets
+
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket = tickets.assign(db, app.config, ticket_id, officer, actor=app.actor, now=now)
+    _done(app, ticket, now, as_json, f"{ticket['id']} assigned to {ticket['officer']}.")
+
+
+@click.command("unassign")
+@ticket_argument()
+@click.option("--note", help="Why.")
+@json_option
+@pass_app
+def unassign_cmd(app, ticket_id, note, as_json):
+    """Take a ticket back from its officer (it becomes open).
+
+    \b
+    Example:
+      helpline unassign SXR-10429 --note "officer on leave"
+    """
+    from helpline_core import tickets
+
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket = tickets.unassign(db, app.config, ticket_id, actor=app.actor, now=now, note=note)
+    _done(app, ticket, now, as_json, f"{ticket['id']} is open again (unassigned).")
+
+
+@click.command("resolve")
+@ticket_argument()
+@click.option("--note", help="What was done (required).")
+@click.option("--by", help="Officer who resolved it (default: the assigned officer).")
+@json_option
+@pass_app
+def resolve_cmd(app, ticket_id, note, by, as_json):
+    """Record that the officer solved the ticket; it then waits for verification.
+
+    \b
+    Example:
+      helpline resolve SXR-10429 --note "Ration kit delivered"
+    """
+    from helpline_core import tickets
+
+    note = need(note, "--note", "Resolution note")
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket = tickets.resolve(db, app.config, ticket_id, note=note, by=by, actor=app.actor, now=now)
+    _done(app, ticket, now, as_json, f"{ticket['id']} resolved by {ticket['resolved_by']}; awaiting verification.")
+
+
+@click.command("verify")
+@ticket_argument()
+@click.option("--confirmed", "outcome", flag_value="confirmed", help="The caller confirms it is solved: close it.")
+@click.option("--not-solved", "outcome", flag_value="not-solved", help="The caller says it is not solved: reopen it.")
+@click.option("--note", help="What the caller said.")
+@click.option("--by", help="The verifier (default: --as); never the officer who resolved it.")
+@json_option
+@pass_app
+def verify_cmd(app, ticket_id, outcome, note, by, as_json):
+    """Record the cross-check with the caller of a resolved ticket.
+
+    \b
+    Example:
+      helpline --as nusrat verify SXR-10429 --confirmed
+      helpline verify SXR-10429 --not-solved --note "kit never arrived"
+    """
+    from helpline_core import tickets
+
+    if outcome is None:
+        raise click.UsageError("say --confirmed or --not-solved.")
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket = tickets.verify(db, app.config, ticket_id, confirmed=outcome == "confirmed", note=note, by=by,
+                                actor=app.actor, now=now)
+    message = (f"{ticket['id']} closed (confirmed by caller)." if ticket["status"] == "closed"
+               else f"{ticket['id']} reopened ({ticket['status']}{', ' + ticket['officer'] if ticket['officer'] else ''}).")
+    _done(app, ticket, now, as_json, message)
+
+
+@click.command("reopen")
+@ticket_argument()
+@click.option("--note", help="Why it is reopened (required).")
+@json_option
+@pass_app
+def reopen_cmd(app, ticket_id, note, as_json):
+    """Send a resolved ticket back to its officer; the SLA starts again.
+
+    \b
+    Example:
+      helpline reopen SXR-10429 --note "caller called back: medicine was wrong"
+    """
+    from helpline_core import tickets
+
+    note = need(note, "--note", "Why reopen")
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket = tickets.reopen(db, app.config, ticket_id, note=note, actor=app.actor, now=now)
+    _done(app, ticket, now, as_json, f"{ticket['id']} reopened ({ticket['status']}).")
+
+
+@click.command("reject")
+@ticket_argument()
+@click.option("--reason", help="Duplicate, out of scope, prank... (required).")
+@click.option("--duplicate-of", type=TICKET, help="The ticket this one repeats.")
+@json_option
+@pass_app
+def reject_cmd(app, ticket_id, reason, duplicate_of, as_json):
+    """Reject an open or assigned ticket (final).
+
+    \b
+    Example:
+      helpline reject SXR-10434 --reason duplicate --duplicate-of SXR-10429
+    """
+    from helpline_core import tickets
+
+    reason = need(reason, "--reason", "Reason")
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket = tickets.reject(db, app.config, app.store, ticket_id, reason=reason, duplicate_of=duplicate_of,
+                                actor=app.actor, now=now)
+    _done(app, ticket, now, as_json, f"{ticket['id']} rejected.")
+
+
+@click.command("note")
+@ticket_argument(extra="text")
+@click.option("--text", "text_option", help="The note, as an option instead of after the ID.")
+@json_option
+@pass_app
+def note_cmd(app, ticket_id, text, text_option, as_json):
+    """Add a note to a ticket's history.
+
+    \b
+    Example:
+      helpline note SXR-10429 "caller's son will collect"
+    """
+    from helpline_core import tickets
+
+    text = need(text or text_option, "TEXT", "Note")
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket = tickets.add_note(db, app.config, ticket_id, text, actor=app.actor, now=now)
+    _done(app, ticket, now, as_json, f"Note added to {ticket['id']}.")
+
+
+@click.command("show")
+@ticket_argument()
+@json_option
+@pass_app
+def show_cmd(app, ticket_id, as_json):
+    """Show one ticket, live or archived, with its history in local time.
+
+    \b
+    Example:
+      helpline show sxr10429
+    """
+    from helpline_core import tickets
+
+    now = app.now()
+    ticket = tickets.find_ticket(app.store.snapshot(), app.store, app.config, ticket_id)
+    record = _record(app, ticket, now)
+    if as_json:
+        print_json(record)
+        return
+    from helpline_core.clock import local_text
+
+    tz = app.config.tz
+    click.echo(f"{record['id']}  {record['status'].upper()}{'  OVERDUE' if record['overdue'] else ''}")
+    phone = ticket["phone"] or "-"
+    if ticket["phone_type"] != "mobile":
+        phone += f" ({ticket['phone_type']}: cannot receive SMS)"
+    rows = [
+        ("caller", f"{ticket['caller_name'] or '-'}, {phone}, language {ticket['language']}"),
+        ("area", ticket["area"]), ("category", ticket["category"]),
+        ("officer", ticket["officer"] or "-"),
+        ("opened", local_text(ticket["opened_at"], tz)), ("due", local_text(ticket["due_at"], tz)),
+        ("resolved", local_text(ticket["resolved_at"], tz)), ("closed", local_text(ticket["closed_at"], tz)),
+        ("calls", str(ticket["calls"])), ("follows", ticket.get("follows") or ""),
+        ("duplicate of", ticket.get("duplicate_of") or ""), ("description", ticket["description"] or ""),
+    ]
+    for label, value in rows:
+        if value:
+            click.echo(f"  {label:<12} {value}")
+    click.echo("  history")
+    for event in ticket["history"]:
+        changes = "; ".join(f"{k} {a}->{b}" for k, (a, b) in event.get("changes", {}).items())
+        extra = " - ".join(x for x in (event.get("note"), changes) if x)
+        click.echo(f"    {local_text(event['at'], tz)}  {event['type']:<9} {event['actor']}{'  ' + extra if extra else ''}")
+
+
+def _print_table(app, found, now):
+    from helpline_core.clock import local_text
+    from helpline_core.tickets import is_overdue
+
+    if not found:
+        click.echo("No tickets.")
+        return
+    click.echo(f"{'ID':<11} {'STATUS':<9} {'OPENED':<16} {'AREA':<18} {'CATEGORY':<11} {'OFFICER':<10} PHONE")
+    for t in found:
+        flag = "!" if is_overdue(t, now) else " "
+        click.echo(f"{t['id']:<11} {t['status']:<9} {local_text(t['opened_at'], app.config.tz):<16} "
+                   f"{t['area'][:18]:<18} {t['category'][:11]:<11} {(t['officer'] or '-')[:10]:<10} "
+                   f"{t['phone'] or '-'}{'  overdue' if flag == '!' else ''}")
+
+
+def _emit(app, found, now, as_json, as_csv):
+    if as_json:
+        print_json([_record(app, t, now) for t in found])
+    elif as_csv:
+        from helpline_core.records import CSV_FIELDS, write_csv
+
+        write_csv(sys.stdout, [_record(app, t, now, with_history=False) for t in found], CSV_FIELDS)
+    else:
+        _print_table(app, found, now)
+
+
+@click.command("find")
+@click.argument("phone", type=PHONE)
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@pass_app
+def find_cmd(app, phone, as_json, as_csv):
+    """All of a caller's tickets (live and archived), newest first.
+
+    \b
+    Example:
+      helpline find 09876543210
+    """
+    from helpline_core import tickets
+
+    found = tickets.tickets_of_phone(app.store.snapshot(), app.store, phone)
+    _emit(app, found, app.now(), as_json, as_csv)
+
+
+@click.command("list")
+@click.option("--status", "statuses", multiple=True,
+              type=click.Choice(["open", "assigned", "resolved", "closed", "rejected", "all"]),
+              help="Repeatable; default: open, assigned and resolved.")
+@click.option("--area")
+@click.option("--category")
+@click.option("--officer")
+@click.option("--overdue", is_flag=True, help="Only open or assigned tickets past their due time.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or after this local date.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or before this local date.")
+@click.option("--phone", type=PHONE)
+@click.option("--limit", type=click.IntRange(min=1))
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (formula-safe).")
+@pass_app
+def list_cmd(app, statuses, area, category, officer, overdue, since, until, phone, limit, as_json, as_csv):
+    """List tickets, newest first.
+
+    \b
+    Example:
+      helpline list --status open --area Khanyar --overdue
+      helpline list --status closed --since 2026-11-01 --csv > closed.csv
+    """
+    from helpline_core import tickets
+    from helpline_core.routing import get_officer
+
+    cfg = app.config
+    if "all" in statuses:
+        statuses = tickets.STATUSES
+    db = app.store.snapshot()
+    found = tickets.select(
+        db, app.store, cfg, app.now(), statuses=statuses or None,
+        area=cfg.area(area) if area else None, category=cfg.category(category) if category else None,
+        officer=get_officer(db, officer)["officer_id"] if officer else None, overdue=overdue,
+        since=since.date() if since else None, until=until.date() if until else None, phone=phone, limit=limit)
+    _emit(app, found, app.now(), as_json, as_csv)

@@ -1,0 +1,95 @@
+"""helpline: run a district's emergency telephone helpline from one machine.
+
+This module is the entry point: the click root group, its global options, the mapping of
+``HelplineError`` to ``Error: ...`` and an exit code, and the explicit list of commands.
+"""
+
+import sys
+from pathlib import Path
+
+import click
+
+from commands import db as db_commands
+from commands import demo as demo_commands
+from commands import district, officers, tickets
+from commands.common import App, default_actor
+
+
+class _UserError(click.ClickException):
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class HelplineGroup(click.Group):
+    """The root group: turns every ``HelplineError`` (and OS errors on the data files) into one
+    line ``Error: ...`` on stderr and its exit code (see ``helpline_core.errors``)."""
+
+    def invoke(self, ctx):
+        from helpline_core.errors import EXIT_ERROR, HelplineError
+
+        try:
+            return super().invoke(ctx)
+        except HelplineError as error:
+            raise _UserError(str(error), error.exit_code) from None
+        except OSError as error:
+            raise _UserError(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), EXIT_ERROR) from None
+
+    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+        """Like click's, but a usage error is one line too: ``Error: ... (see 'helpline X --help')``."""
+        if not standalone_mode:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as error:
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            click.echo(f"Error: {error.format_message()}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=HelplineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HELPLINE_DATA_DIR",
+              help="Where the district's data lives [env HELPLINE_DATA_DIR; default: per-user data dir].")
+@click.option("--as", "actor", envvar="HELPLINE_OPERATOR", help="Who performs the action [env HELPLINE_OPERATOR; default: OS user].")
+@click.version_option("0.1.0", prog_name="helpline")
+@click.pass_context
+def cli(ctx, data_dir, actor):
+    """helpline: log calls, route tickets to officers, resolve, verify and look them up.
+
+    \b
+    Example:
+      helpline init --district-code SXR --district-name Srinagar
+      helpline log --phone 09876543210 --area Khanyar --category ration
+      helpline show SXR-10429
+    """
+    if data_dir is None:
+        from helpline_core.config import default_data_dir
+
+        data_dir = default_data_dir()
+    ctx.obj = App(Path(data_dir), (actor or default_actor()).strip() or "operator")
+
+
+for command in (
+    district.init_cmd, district.info_cmd,
+    tickets.log_cmd, tickets.assign_cmd, tickets.unassign_cmd, tickets.resolve_cmd, tickets.verify_cmd,
+    tickets.reopen_cmd, tickets.reject_cmd, tickets.note_cmd, tickets.show_cmd, tickets.find_cmd,
+    tickets.list_cmd,
+    officers.officer_group, db_commands.db_group, demo_commands.demo_cmd,
+):
+    cli.add_command(command)
+
+
+def main():
+    """Console-script entry point."""
+    cli.main(prog_name="helpline")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Time: stored as UTC ISO 8601, shown in the district's zone; 'now' is always passed in."""
+
+from datetime import date, datetime, time, timedelta, timezone
+
+UTC = timezone.utc
+
+
+def utcnow():
+    """:returns: the current time as an aware UTC datetime (the one place that reads the clock)."""
+    return datetime.now(UTC)
+
+
+def to_iso(moment):
+    """:param moment: an aware datetime. :returns: UTC ISO 8601 text, seconds precision, ``+00:00``."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def from_iso(text):
+    """:param text: ISO 8601 with an offset (as stored). :returns: an aware datetime, or None for None."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text)
+
+
+def parse_as_of(text, tz):
+    """Parse a user-given moment such as ``2026-11-30T08:30`` or ``2026-11-30T03:00+00:00``.
+
+    :param text: ISO 8601; without an offset it is read in the district's zone ``tz``.
+    :returns: an aware UTC datetime.
+    :raises ValueError: when the text is not ISO 8601.
+    """
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def local_iso(text, tz):
+    """:param text: a stored UTC ISO time or None. :returns: the same moment in ``tz`` with its offset, or None."""
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).astimezone(tz).isoformat()
+
+
+def local_text(text, tz):
+    """:returns: a stored UTC time as ``YYYY-MM-DD HH:MM`` in the district's zone ('' for None)."""
+    if text is None:
+        return ""
+    return datetime.fromisoformat(text).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def local_day_bounds(day, tz):
+    """:param day: a local calendar ``date``. :returns: (start, end) aware UTC datetimes of that local day.
+
+    The end is the next local midnight, so days with a daylight-saving change have 23 or 25 hours.
+    """
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def parse_date(text):
+    """:param text: ``YYYY-MM-DD``. :returns: a ``date``. :raises ValueError: otherwise."""
+    return date.fromisoformat(text.strip())

@@ -1,0 +1,193 @@
+"""The district's config file (``config.toml`` in the data directory): read with tomllib.
+
+Shape::
+
+    [district]
+    code = "SXR"                # ticket ID prefix
+    name = "Srinagar"
+    timezone = "Asia/Kolkata"   # every "today", day boundary and shown time uses it
+    languages = ["en", "hi", "ur"]
+
+    [categories]                # name = SLA in hours
+    ration = 48
+
+    [quiet_hours]               # no texts to callers between these local times
+    start = "21:00"
+    end = "08:00"
+
+    [store]
+    archive_after_days = 1      # final tickets leave the live database after this long
+    lock_timeout_seconds = 10
+
+    [sms]
+    gateway = "file"
+
+    [[areas]]
+    name = "Khanyar"
+    alt_names = ["Khanyaar"]
+"""
+
+import os
+import re
+from functools import cached_property
+from pathlib import Path
+
+from .errors import ConfigError, InvalidValue
+
+CONFIG_NAME = "config.toml"
+DEFAULT_CATEGORIES = {"ration": 48, "medicine": 24, "doctor": 12, "counselling": 4, "other": 72}
+LANGUAGES = ("en", "hi", "ur")
+DEFAULT_TIMEZONE = "Asia/Kolkata"
+
+
+class Config:
+    """A loaded district config; attributes are plain values, ``tz`` a ZoneInfo."""
+
+    def __init__(self, raw, path):
+        self.raw = raw
+        self.path = path
+        district = raw.get("district", {})
+        try:
+            self.district_code = district["code"]
+            self.district_name = district["name"]
+        except KeyError as missing:
+            raise ConfigError(f"{path} has no district {missing.args[0]}; run 'helpline init --force' to rewrite it.") from None
+        self.timezone_name = district.get("timezone", DEFAULT_TIMEZONE)
+        self.languages = tuple(district.get("languages", LANGUAGES))
+        self.categories = {str(k): float(v) for k, v in raw.get("categories", DEFAULT_CATEGORIES).items()}
+        self.areas = [dict(name=a["name"], alt_names=list(a.get("alt_names", []))) for a in raw.get("areas", [])]
+        store = raw.get("store", {})
+        self.archive_after_days = float(store.get("archive_after_days", 1))
+        self.lock_timeout_seconds = float(store.get("lock_timeout_seconds", 10))
+        quiet = raw.get("quiet_hours", {})
+        self.quiet_start = quiet.get("start", "21:00")
+        self.quiet_end = quiet.get("end", "08:00")
+
+    @cached_property
+    def tz(self):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            return ZoneInfo(self.timezone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{self.path}: unknown time zone '{self.timezone_name}'.") from None
+
+    def sla_hours(self, category):
+        """:returns: the SLA of ``category`` in hours (float)."""
+        return self.categories[category]
+
+    def area(self, text):
+        """:returns: the canonical area name for ``text`` (case-insensitive, alternative names too).
+
+        :raises NotFound: with a "did you mean" suggestion for a near miss.
+        """
+        from .names import match_name
+
+        lookup = {}
+        for area in self.areas:
+            lookup[area["name"].casefold()] = area["name"]
+            for alt in area["alt_names"]:
+                lookup.setdefault(alt.casefold(), area["name"])
+        return match_name(text, lookup, "area", "helpline info")
+
+    def category(self, text):
+        """:returns: the canonical category. :raises NotFound: with a suggestion for a near miss."""
+        from .names import match_name
+
+        return match_name(text, {c.casefold(): c for c in self.categories}, "category", "helpline info")
+
+    def language(self, text):
+        """:returns: a language code this district offers. :raises InvalidValue: otherwise."""
+        code = (text or "").strip().lower()
+        if code not in self.languages:
+            raise InvalidValue(f"language '{text}' is not offered; use one of: {', '.join(self.languages)}.")
+        return code
+
+
+def load_config(data_dir):
+    """Read ``config.toml`` from ``data_dir``.
+
+    :returns: a ``Config``.
+    :raises ConfigError: when there is no district there yet, or the file is not valid TOML.
+    """
+    import tomllib
+
+    path = Path(data_dir) / CONFIG_NAME
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"no district in {data_dir}: run 'helpline init --district-code CODE --district-name NAME' first.") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML ({e}); fix it by hand or run 'helpline init --force'.") from None
+    return Config(raw, path)
+
+
+def _toml_string(value):
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_config(code, name, timezone, categories, areas, languages=LANGUAGES):
+    """:returns: the text of a new ``config.toml`` (commented, meant to be read and edited)."""
+    lines = [
+        "# helpline district configuration. Times are local to the time zone below.",
+        "",
+        "[district]",
+        f"code = {_toml_string(code)}",
+        f"name = {_toml_string(name)}",
+        f"timezone = {_toml_string(timezone)}",
+        "languages = [" + ", ".join(_toml_string(l) for l in languages) + "]",
+        "",
+        "# category = SLA in hours (target time from the first call to resolution)",
+        "[categories]",
+    ]
+    lines += [f"{_toml_string(cat)} = {hours:g}" for cat, hours in categories.items()]
+    lines += [
+        "",
+        "# no texts to callers between these local times; they wait in the outbox",
+        "[quiet_hours]",
+        'start = "21:00"',
+        'end = "08:00"',
+        "",
+        "[store]",
+        "# closed and rejected tickets move to archive files after this many days",
+        "archive_after_days = 1",
+        "lock_timeout_seconds = 10",
+        "",
+        "[sms]",
+        '# "file" appends texts to outbox.jsonl in the data directory; "twilio" sends them',
+        'gateway = "file"',
+        "",
+    ]
+    for area in areas:
+        lines += ["[[areas]]", f"name = {_toml_string(area['name'])}"]
+        if area.get("alt_names"):
+            lines.append("alt_names = [" + ", ".join(_toml_string(a) for a in area["alt_names"]) + "]")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def validate_district_code(code):
+    """:returns: the code upper-cased. :raises InvalidValue: unless it is 2 to 5 letters."""
+    code = (code or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{2,5}", code):
+        raise InvalidValue(f"district code '{code}' must be 2 to 5 letters, e.g. SXR.")
+    return code
+
+
+def write_config_text(data_dir, text):
+    """Write ``config.toml`` atomically, mode 0600."""
+    from .store import atomic_write
+
+    atomic_write(Path(data_dir) / CONFIG_NAME, text.encode("utf-8"))
+    return Path(data_dir) / CONFIG_NAME
+
+
+def default_data_dir():
+    """:returns: ``$HELPLINE_DATA_DIR`` or the per-user data directory (platformdirs)."""
+    env = os.environ.get("HELPLINE_DATA_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("helpline", appauthor=False))

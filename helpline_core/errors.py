@@ -1,0 +1,48 @@
+"""One exception tree for everything a user can get wrong, and the exit codes it maps to.
+
+Exit codes (a test checks each):
+
+====  ==========================================================
+0     success
+1     a domain error: unknown ticket, transition not allowed, damaged store, ...
+2     a usage error: a missing or malformed option (click's own code)
+3     the store stayed locked by another process past the time-out
+====  ==========================================================
+"""
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+
+class HelplineError(Exception):
+    """Base of every error a user can cause or fix; the message says what to do next."""
+
+    exit_code = EXIT_ERROR
+
+
+class NotFound(HelplineError):
+    """A ticket, officer, area or category that does not exist."""
+
+
+class InvalidValue(HelplineError):
+    """A value that cannot be used: a mistyped ticket ID, an invalid phone number, ..."""
+
+
+class TransitionError(HelplineError):
+    """A change the ticket lifecycle does not allow from the ticket's current status."""
+
+
+class StoreDamaged(HelplineError):
+    """The database or an archive file cannot be read; it is left byte for byte as it was."""
+
+
+class StoreLocked(HelplineError):
+    """Another process held the store's lock for longer than the time-out."""
+
+    exit_code = EXIT_LOCKED
+
+
+class ConfigError(HelplineError):
+    """The data directory has no district yet, or its config file cannot be used."""

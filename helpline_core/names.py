@@ -1,0 +1,31 @@
+"""Matching typed names (areas, categories, officers) to known ones, forgivingly."""
+
+import difflib
+
+from .errors import NotFound
+
+
+def match_name(text, lookup, kind, hint=None):
+    """Find the canonical name for ``text``.
+
+    :param text: what was typed.
+    :param lookup: dict of casefolded accepted spellings -> canonical name.
+    :param kind: the word for the thing, for messages ("area").
+    :param hint: a command that lists the known names.
+    :returns: the canonical name.
+    :raises NotFound: "unknown area 'X'; did you mean 'Y'?" (difflib's close matches) or the list.
+    """
+    key = " ".join(str(text or "").split()).casefold()
+    if key in lookup:
+        return lookup[key]
+    close = difflib.get_close_matches(key, list(lookup), n=3, cutoff=0.6)
+    names = sorted(set(lookup.values()))
+    if close:
+        suggestions = []
+        for c in close:
+            if lookup[c] not in suggestions:
+                suggestions.append(lookup[c])
+        raise NotFound(f"unknown {kind} '{text}'; did you mean {' or '.join(repr(s) for s in suggestions)}?")
+    known = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    more = f" (see '{hint}')" if hint and len(names) > 12 else ""
+    raise NotFound(f"unknown {kind} '{text}'; known: {known}{more}.")

@@ -1,0 +1,266 @@
+"""The one place that touches the database files: locking, atomic writes, archives.
+
+Files in the data directory (created 0700; every file 0600, it holds callers' numbers)::
+
+    helpline.json            live database (TinyDB layout: {table: {doc_id: document}})
+    helpline.lock            the lock every read-modify-write holds (fcntl.flock, exclusive)
+    archive/tickets-NNNN.json   final tickets, 1,000 consecutive serials a file (block NNNN)
+    archive/phones-NN.json      phone -> archived tickets, by the number's last two digits
+
+Live tables and their documents::
+
+    meta      {1: {"serial": 1042}}              the ticket counter: only ever goes up
+    tickets   {serial: ticket}                   doc_id is the ticket's serial
+    officers  {n: officer}
+
+    ticket = {"id": "SXR-10429", "serial": 1042, "status": "assigned",
+              "phone": "+919876543210" | null, "phone_type": "mobile|landline|unknown",
+              "caller_name": str|null, "area": str, "category": str, "description": str|null,
+              "language": "en|hi|ur", "officer": officer id|null,
+              "opened_at", "due_at", "resolved_at", "closed_at", "final_at": UTC ISO 8601|null,
+              "resolved_by": officer id|null, "follows": ticket id|null, "calls": int,
+              "history": [{"type", "at", "actor", "note", "changes": {field: [old, new]}}]}
+    officer = {"officer_id", "name", "phone", "phone_type", "areas": [...], "categories": [...],
+               "role": "officer|verifier|supervisor", "lang", "active": bool, "history": [...]}
+
+Why not TinyDB's own ``JSONStorage``: it writes the file in place (a power cut leaves half a
+file) and parses it again on every operation. ``_MemoryStorage`` below hands TinyDB one parsed
+copy for the length of a transaction; the transaction writes it back once, atomically (temporary
+file in the same folder, fsync, ``os.replace``, fsync of the folder), while holding the lock.
+A reader needs no lock: a rename is atomic, so it sees the old file or the new one, never half.
+"""
+
+import errno
+import fcntl
+import gc
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from .errors import StoreDamaged, StoreLocked
+
+DB_NAME = "helpline.json"
+LOCK_NAME = "helpline.lock"
+ARCHIVE_DIR = "archive"
+ARCHIVE_BLOCK = 1000
+_TMP_SUFFIX = ".tmp"
+
+
+def atomic_write(path, payload):
+    """Replace ``path`` with ``payload`` (bytes) so that a crash leaves the old or the new file.
+
+    Writes ``.<name>.<pid>.tmp`` in the same folder (mode 0600), flushes and fsyncs it, renames
+    it over ``path`` and fsyncs the folder. On an error the temporary file is removed and
+    ``path`` is untouched.
+    """
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}{_TMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def dump_json(data):
+    """:returns: UTF-8 bytes of ``data``; Hindi and Urdu stay readable (no ``\\u`` escapes)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def read_json(path):
+    """Read a database or archive file.
+
+    :returns: the parsed dict; ``{}`` when the file is missing or empty (a new database).
+    :raises StoreDamaged: when the file is not a JSON object of tables; the file is not touched.
+    """
+    try:
+        with open(path, "rb") as f:
+            payload = f.read()
+    except FileNotFoundError:
+        return {}
+    if not payload.strip():
+        return {}
+    gc.disable()  # half of parsing a large file is the cyclic collector looking at new dicts
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreDamaged(f"{path} is damaged ({e}); it was left as it is. Run 'helpline db check', "
+                           f"then restore it from a backup.") from None
+    finally:
+        gc.enable()
+    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+        raise StoreDamaged(f"{path} is damaged (not a table of documents); it was left as it is. "
+                           f"Restore it from a backup.")
+    return data
+
+
+class _MemoryStorage(Storage):
+    """TinyDB storage over a dict held by a transaction (see the module docstring)."""
+
+    def __init__(self, holder):
+        self._holder = holder
+
+    def read(self):
+        return self._holder["data"]
+
+    def write(self, data):
+        self._holder["data"] = data
+        self._holder["dirty"] = True
+
+
+def _open_tinydb(data):
+    holder = {"data": data, "dirty": False}
+    db = TinyDB(storage=_MemoryStorage, holder=holder)
+    db.holder = holder
+    return db
+
+
+class Store:
+    """A data directory's database, its lock and its archives.
+
+    :param data_dir: the data directory (created 0700 on the first write).
+    :param lock_timeout_seconds: how long a write waits for another process's lock.
+    """
+
+    def __init__(self, data_dir, lock_timeout_seconds=10.0):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_NAME
+        self.lock_path = self.data_dir / LOCK_NAME
+        self.archive_dir = self.data_dir / ARCHIVE_DIR
+        self.lock_timeout_seconds = lock_timeout_seconds
+
+    def ensure_dir(self):
+        """Create the data directory (0700) if needed."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    @contextmanager
+    def lock(self):
+        """Hold the exclusive store lock for the ``with`` block.
+
+        :raises StoreLocked: when another process keeps it past ``lock_timeout_seconds``.
+        """
+        self.ensure_dir()
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + self.lock_timeout_seconds
+            pause = 0.002
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StoreLocked(
+                            f"the store in {self.data_dir} is busy: another helpline process held its lock "
+                            f"for more than {self.lock_timeout_seconds:g} s. Nothing was changed; try again."
+                        ) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.05)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    @contextmanager
+    def transaction(self):
+        """Read-modify-write under the lock: yields a TinyDB over the live data.
+
+        Changes are written once, atomically, when the block ends without an exception; on an
+        exception nothing is written and the file stays as it was.
+
+        :raises StoreLocked: see ``lock``. :raises StoreDamaged: see ``read_json``.
+        """
+        with self.lock():
+            db = _open_tinydb(read_json(self.path))
+            yield db
+            if db.holder["dirty"]:
+                self._remove_stale_temporaries()
+                atomic_write(self.path, dump_json(db.holder["data"]))
+
+    def snapshot(self):
+        """:returns: a read-only view (TinyDB) of the live data as it is now, without the lock."""
+        return _open_tinydb(read_json(self.path))
+
+    def _remove_stale_temporaries(self):
+        # Under the lock only we write, so any temporary file left is from a process that died.
+        for folder in (self.data_dir, self.archive_dir):
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if name.startswith(".") and name.endswith(_TMP_SUFFIX):
+                    try:
+                        os.unlink(folder / name)
+                    except FileNotFoundError:
+                        pass
+
+    # Archives -----------------------------------------------------------------------------
+
+    def block_of(self, serial):
+        """:returns: the archive block number that holds ``serial``."""
+        return serial // ARCHIVE_BLOCK
+
+    def block_path(self, block):
+        return self.archive_dir / f"tickets-{block:04d}.json"
+
+    def phones_path(self, phone):
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        return self.archive_dir / f"phones-{digits[-2:]:0>2}.json"
+
+    def read_block(self, block):
+        """:returns: {str(serial): ticket} archived in ``block`` ({} when none)."""
+        return read_json(self.block_path(block)).get("tickets", {})
+
+    def write_block(self, block, tickets):
+        """Atomically replace archive ``block`` with ``tickets`` ({str(serial): ticket}); lock held."""
+        self.archive_dir.mkdir(mode=0o700, exist_ok=True)
+        atomic_write(self.block_path(block), dump_json({"tickets": tickets}))
+
+    def archived_blocks(self):
+        """:returns: the sorted block numbers that have an archive file."""
+        try:
+            names = os.listdir(self.archive_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(int(n[8:-5]) for n in names if n.startswith("tickets-") and n.endswith(".json"))
+
+    def read_phone_index(self, phone):
+        """:returns: [[serial, category, final_at], ...] of archived tickets of ``phone``."""
+        if not phone:
+            return []
+        return read_json(self.phones_path(phone)).get("phones", {}).get(phone, [])
+
+    def read_phone_bucket(self, path):
+        return read_json(path).get("phones", {})
+
+    def write_phone_bucket(self, path, phones):
+        """Atomically replace one phone-index bucket; lock held."""
+        self.archive_dir.mkdir(mode=0o700, exist_ok=True)
+        atomic_write(path, dump_json({"phones": phones}))
+
+    def data_files(self):
+        """:returns: every database and archive file path that exists."""
+        files = [self.path] if self.path.exists() else []
+        if self.archive_dir.exists():
+            files += sorted(p for p in self.archive_dir.iterdir() if p.suffix == ".json")
+        return files

@@ -1,0 +1,343 @@
+"""The ticket lifecycle (DESIGN.md):
+
+    open --assign--> assigned --resolve--> resolved --verify(confirmed)--> closed
+      ^                 |  ^                   |
+      +--(unassign)-----+  +---reopen----------+   (verify --not-solved reopens too)
+    open/assigned --reject (reason required)--> rejected
+
+Each function takes ``db`` (a TinyDB inside ``Store.transaction``), the district ``config``,
+the ``actor`` (who did it) and ``now`` (aware UTC), changes one ticket, appends a history event
+and returns the ticket document. Nothing is written until the transaction ends.
+"""
+
+from datetime import timedelta
+
+from tinydb import Query
+from tinydb.table import Document
+
+from . import routing
+from .clock import from_iso, to_iso
+from .errors import InvalidValue, NotFound, TransitionError
+from .ids import format_id, parse_id
+from .phones import parse_phone
+
+OPEN, ASSIGNED, RESOLVED, CLOSED, REJECTED = "open", "assigned", "resolved", "closed", "rejected"
+STATUSES = (OPEN, ASSIGNED, RESOLVED, CLOSED, REJECTED)
+FINAL = (CLOSED, REJECTED)
+ACTIVE = (OPEN, ASSIGNED, RESOLVED)
+
+# status -> the actions allowed in it (for the refusal message as much as for the check)
+ALLOWED = {
+    OPEN: ("assign", "reject", "note"),
+    ASSIGNED: ("assign", "unassign", "resolve", "reject", "note"),
+    RESOLVED: ("verify", "reopen", "note"),
+    CLOSED: ("note",),
+    REJECTED: ("note",),
+}
+
+
+def _require(ticket, action):
+    if action not in ALLOWED[ticket["status"]]:
+        raise TransitionError(
+            f"{ticket['id']} is {ticket['status']}; cannot {action} it. "
+            f"Allowed now: {', '.join(ALLOWED[ticket['status']])}."
+        )
+
+
+def _event(kind, actor, now, note=None, changes=None):
+    event = {"type": kind, "at": to_iso(now), "actor": actor, "note": note}
+    if changes:
+        event["changes"] = changes
+    return event
+
+
+def _apply(tickets_table, ticket, event, **fields):
+    """Set ``fields`` on ``ticket``, record old/new values in ``event``, and store both."""
+    changes = {k: [ticket.get(k), v] for k, v in fields.items() if ticket.get(k) != v}
+    if changes:
+        event.setdefault("changes", {}).update(changes)
+    updated = dict(ticket)
+    updated.update(fields)
+    updated["history"] = ticket["history"] + [event]
+    tickets_table.update(updated, doc_ids=[ticket.doc_id])
+    return Document(updated, doc_id=ticket.doc_id)
+
+
+def _need_text(value, what):
+    text = " ".join(str(value or "").split())
+    if not text:
+        raise InvalidValue(f"{what} is required and cannot be empty.")
+    return text
+
+
+def due_at(config, category, start):
+    """:returns: ``start`` + the category's SLA hours (aware UTC)."""
+    return start + timedelta(hours=config.sla_hours(category))
+
+
+def next_serial(db):
+    """Take the next ticket serial from the stored counter (never TinyDB's doc_id; never reused)."""
+    meta = db.table("meta")
+    current = meta.get(doc_id=1)
+    serial = (current["serial"] if current else 999) + 1
+    meta.upsert(Document({"serial": serial}, doc_id=1))
+    return serial
+
+
+def get_live(db, config, ticket_id):
+    """:param ticket_id: as typed. :returns: the live ticket document.
+
+    :raises InvalidValue: mistyped ID. :raises NotFound: no such live ticket (archived tickets are final).
+    """
+    serial = parse_id(ticket_id, config.district_code)
+    ticket = db.table("tickets").get(doc_id=serial)
+    if ticket is None:
+        raise NotFound(f"no open ticket {format_id(config.district_code, serial)}: "
+                       f"it does not exist or is archived (final); see 'helpline show'.")
+    return ticket
+
+
+def log_call(db, config, store, *, phone, area, category, actor, now, caller_name=None,
+             language="en", description=None, force_new=False):
+    """Log one call: open a ticket, or add the call to the caller's open ticket in that category.
+
+    :param phone: as typed (parsed for region IN), or None when the caller's number is unknown.
+    :param store: the ``Store`` (to look up the caller's archived tickets for a link).
+    :param force_new: open a new ticket even when the caller has one open in the category.
+    :returns: ``(ticket, followup)``; ``followup`` is True when the call was added to a ticket.
+    :raises InvalidValue, NotFound: bad phone, area, category or language; nothing is stored.
+    """
+    e164, phone_type = parse_phone(phone) if phone else (None, "unknown")
+    area = config.area(area)
+    category = config.category(category)
+    language = config.language(language or "en")
+    caller_name = " ".join(str(caller_name).split()) or None if caller_name else None
+    description = str(description).strip() or None if description else None
+    tickets = db.table("tickets")
+    Ticket = Query()
+    same_caller = tickets.search((Ticket.phone == e164) & (Ticket.category == category)) if e164 else []
+    if not force_new:
+        active = [t for t in same_caller if t["status"] not in FINAL]
+        if active:
+            ticket = max(active, key=lambda t: t["serial"])
+            event = _event("call", actor, now, description)
+            return _apply(tickets, ticket, event, calls=ticket["calls"] + 1), True
+
+    earlier = [(t["serial"], t["id"]) for t in same_caller if t["status"] in FINAL]
+    if e164:
+        earlier += [(row[0], format_id(config.district_code, row[0]))
+                    for row in store.read_phone_index(e164) if row[1] == category]
+    follows = max(earlier)[1] if earlier else None
+
+    serial = next_serial(db)
+    ticket = {
+        "id": format_id(config.district_code, serial), "serial": serial, "status": OPEN,
+        "phone": e164, "phone_type": phone_type, "caller_name": caller_name, "area": area,
+        "category": category, "description": description, "language": language, "officer": None,
+        "opened_at": to_iso(now), "due_at": to_iso(due_at(config, category, now)),
+        "resolved_at": None, "resolved_by": None, "closed_at": None, "final_at": None,
+        "follows": follows, "calls": 1,
+        "history": [_event("opened", actor, now, f"follows {follows}" if follows else None)],
+    }
+    tickets.insert(Document(ticket, doc_id=serial))
+    ticket = tickets.get(doc_id=serial)
+    officer = routing.pick_officer(db, area, category)
+    if officer:
+        ticket = _apply(tickets, ticket, _event("assign", actor, now, "routed automatically"),
+                        status=ASSIGNED, officer=officer["officer_id"])
+    return ticket, False
+
+
+def assign(db, config, ticket_id, officer_id=None, *, actor, now):
+    """Assign (or reassign) a ticket to ``officer_id``, or route it automatically when None.
+
+    :raises TransitionError: ticket not open/assigned, or already with that officer.
+    :raises NotFound: unknown or inactive officer, or no officer covers the area and category.
+    """
+    tickets = db.table("tickets")
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "assign")
+    if officer_id is None:
+        officer = routing.pick_officer(db, ticket["area"], ticket["category"], exclude=ticket["officer"])
+        if officer is None:
+            raise NotFound(f"no active officer covers {ticket['area']} / {ticket['category']}; "
+                           f"name one: helpline assign {ticket['id']} OFFICER.")
+        note = "routed automatically"
+    else:
+        officer = routing.get_officer(db, officer_id)
+        if not officer["active"]:
+            raise InvalidValue(f"officer {officer['officer_id']} is deactivated; choose another.")
+        note = None
+    if ticket["officer"] == officer["officer_id"]:
+        raise TransitionError(f"{ticket['id']} is already assigned to {officer['officer_id']}.")
+    return _apply(tickets, ticket, _event("assign", actor, now, note), status=ASSIGNED,
+                  officer=officer["officer_id"])
+
+
+def unassign(db, config, ticket_id, *, actor, now, note=None):
+    """Take an assigned ticket back to ``open``. :raises TransitionError: unless assigned."""
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "unassign")
+    return _apply(db.table("tickets"), ticket, _event("unassign", actor, now, note), status=OPEN, officer=None)
+
+
+def resolve(db, config, ticket_id, *, note, actor, now, by=None):
+    """Mark an assigned ticket resolved; ``by`` (officer id) defaults to the assigned officer.
+
+    :raises InvalidValue: empty note. :raises TransitionError: unless assigned.
+    """
+    note = _need_text(note, "a resolution note (--note)")
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "resolve")
+    by = routing.get_officer(db, by)["officer_id"] if by else ticket["officer"]
+    return _apply(db.table("tickets"), ticket, _event("resolve", actor, now, note), status=RESOLVED,
+                  resolved_at=to_iso(now), resolved_by=by)
+
+
+def _reopen(db, config, ticket, event, now):
+    officer = ticket["officer"]
+    if officer and not routing.get_officer(db, officer)["active"]:
+        officer = None
+    return _apply(db.table("tickets"), ticket, event, status=ASSIGNED if officer else OPEN, officer=officer,
+                  resolved_at=None, resolved_by=None,
+                  due_at=to_iso(due_at(config, ticket["category"], now)))
+
+
+def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None):
+    """Record the cross-check with the caller: ``confirmed`` closes, otherwise reopens to the officer.
+
+    :param by: the verifier (defaults to ``actor``); must not be the officer who resolved it.
+    :raises TransitionError: unless resolved, or when the verifier resolved it.
+    """
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "verify")
+    verifier = (by or actor).strip()
+    resolver = ticket.get("resolved_by")
+    if resolver:
+        officer = db.table("officers").get(Query().officer_id == resolver) or {}
+        names = {resolver.casefold(), str(officer.get("name", "")).casefold()}
+        if verifier.casefold() in names:
+            raise TransitionError(f"{ticket['id']} was resolved by {resolver}; someone else must verify it.")
+    if confirmed:
+        stamp = to_iso(now)
+        return _apply(db.table("tickets"), ticket, _event("verify", verifier, now, note or "confirmed by caller"),
+                      status=CLOSED, closed_at=stamp, final_at=stamp)
+    return _reopen(db, config, ticket, _event("verify", verifier, now, note or "caller says not solved"), now)
+
+
+def reopen(db, config, ticket_id, *, note, actor, now):
+    """Send a resolved ticket back to its officer (or ``open`` if the officer left); restarts the SLA."""
+    note = _need_text(note, "a note saying why (--note)")
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "reopen")
+    return _reopen(db, config, ticket, _event("reopen", actor, now, note), now)
+
+
+def reject(db, config, store, ticket_id, *, reason, actor, now, duplicate_of=None):
+    """Reject an open or assigned ticket (duplicate, out of scope, prank).
+
+    :raises InvalidValue: empty reason, or ``duplicate_of`` is the ticket itself.
+    :raises NotFound: ``duplicate_of`` does not exist.
+    """
+    reason = _need_text(reason, "a reason (--reason)")
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "reject")
+    fields = {}
+    if duplicate_of:
+        original = find_ticket(db, store, config, duplicate_of)
+        if original["serial"] == ticket["serial"]:
+            raise InvalidValue(f"{ticket['id']} cannot be a duplicate of itself.")
+        fields["duplicate_of"] = original["id"]
+    stamp = to_iso(now)
+    return _apply(db.table("tickets"), ticket, _event("reject", actor, now, reason), status=REJECTED,
+                  final_at=stamp, **fields)
+
+
+def add_note(db, config, ticket_id, text, *, actor, now):
+    """Append a note to a live ticket's history. :raises InvalidValue: empty text."""
+    text = _need_text(text, "note text")
+    ticket = get_live(db, config, ticket_id)
+    return _apply(db.table("tickets"), ticket, _event("note", actor, now, text))
+
+
+def find_ticket(db, store, config, ticket_id):
+    """:returns: the ticket, live or archived. :raises InvalidValue: mistyped. :raises NotFound."""
+    serial = parse_id(ticket_id, config.district_code)
+    ticket = db.table("tickets").get(doc_id=serial)
+    if ticket is None:
+        ticket = store.read_block(store.block_of(serial)).get(str(serial))
+    if ticket is None:
+        raise NotFound(f"no ticket {format_id(config.district_code, serial)}.")
+    return ticket
+
+
+def is_overdue(ticket, now):
+    """:returns: True when an open or assigned ticket is past its ``due_at``."""
+    return ticket["status"] in (OPEN, ASSIGNED) and ticket.get("due_at") is not None \
+        and from_iso(ticket["due_at"]) < now
+
+
+def tickets_of_phone(db, store, phone):
+    """:returns: every ticket of ``phone`` (E.164), live and archived, newest first."""
+    live = db.table("tickets").search(Query().phone == phone)
+    seen = {t["serial"] for t in live}
+    found = list(live)
+    blocks = {}
+    for row in store.read_phone_index(phone):
+        serial = row[0]
+        if serial in seen:
+            continue
+        block = store.block_of(serial)
+        if block not in blocks:
+            blocks[block] = store.read_block(block)
+        ticket = blocks[block].get(str(serial))
+        if ticket:
+            found.append(ticket)
+            seen.add(serial)
+    return sorted(found, key=lambda t: t["serial"], reverse=True)
+
+
+def iter_tickets(db, store, include_archived):
+    """Yield live tickets, then (when asked) archived ones not also live."""
+    live = db.table("tickets").all()
+    yield from live
+    if include_archived:
+        seen = {t["serial"] for t in live}
+        for block in store.archived_blocks():
+            for ticket in store.read_block(block).values():
+                if ticket["serial"] not in seen:
+                    yield ticket
+
+
+def select(db, store, config, now, *, statuses=None, area=None, category=None, officer=None,
+           overdue=False, since=None, until=None, phone=None, limit=None):
+    """Filter tickets for ``list``.
+
+    :param statuses: statuses to include; None means the active ones (open, assigned, resolved).
+        Asking for closed or rejected reads the archives too.
+    :param since, until: local dates (inclusive) of the opened time, in the district's zone.
+    :param phone: E.164. :param limit: at most this many (newest first).
+    :returns: list of ticket documents, newest first.
+    """
+    from .clock import local_day_bounds
+
+    statuses = set(statuses or ACTIVE)
+    start = local_day_bounds(since, config.tz)[0] if since else None
+    end = local_day_bounds(until, config.tz)[1] if until else None
+    found = []
+    for t in iter_tickets(db, store, include_archived=bool(statuses & set(FINAL))):
+        if t["status"] not in statuses:
+            continue
+        if area and t["area"] != area or category and t["category"] != category:
+            continue
+        if officer and t["officer"] != officer or phone and t["phone"] != phone:
+            continue
+        if overdue and not is_overdue(t, now):
+            continue
+        if start or end:
+            opened = from_iso(t["opened_at"])
+            if start and opened < start or end and opened >= end:
+                continue
+        found.append(t)
+    found.sort(key=lambda t: t["serial"], reverse=True)
+    return found[:limit] if limit else found
