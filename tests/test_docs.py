@@ -1,0 +1,34 @@
+"""Docs checked against the CLI: every command has help with an example and is in the README."""
+
+from pathlib import Path
+
+import click
+
+from helpline import cli
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def all_commands(group, prefix=()):
+    for name, command in group.commands.items():
+        path = prefix + (name,)
+        yield path, command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, path)
+
+
+def test_every_command_has_help_with_an_example_and_is_in_the_readme():
+    paths = list(all_commands(cli))
+    assert len(paths) > 15
+    for path, command in paths:
+        assert command.help and "Example:" in command.help, path
+        if isinstance(command, click.Group):
+            assert f"helpline {' '.join(path)} " in README, path
+        else:
+            assert f"helpline {' '.join(path)}" in README or f"/{path[-1]}" in README, path
+
+
+def test_readme_two_commands_match_ci():
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    test_command = [line for line in ci.splitlines() if "pytest" in line][0].strip()
+    assert f"    {test_command}\n" in README

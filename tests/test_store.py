@@ -1,0 +1,132 @@
+"""The store: atomic writes, modes, damaged files, archives."""
+
+import json
+import os
+import stat
+from datetime import timedelta
+
+import pytest
+
+from conftest import NOW
+from helpline_core import tickets
+from helpline_core.archive import archive_final_tickets
+from helpline_core.errors import StoreDamaged, StoreLocked
+from helpline_core.store import Store, atomic_write
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_files_are_private_and_text_is_readable(district):
+    config, store = district
+    with store.transaction() as db:
+        tickets.log_call(db, config, store, phone="9876543210", area="Khanyar", category="ration",
+                         description="दवा चाहिए", actor="op", now=NOW)
+    assert mode(store.data_dir) == 0o700
+    assert mode(store.path) == 0o600 and mode(store.data_dir / "config.toml") == 0o600
+    text = store.path.read_text(encoding="utf-8")
+    assert "दवा चाहिए" in text and "\\u" not in text
+
+
+def test_missing_or_empty_file_is_a_new_database(tmp_path):
+    store = Store(tmp_path / "d")
+    assert store.snapshot().table("tickets").all() == []
+    store.ensure_dir()
+    store.path.write_bytes(b"")
+    assert store.snapshot().tables() == set()
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"tickets": {"1000": {"id": "SXR-10003"}}', b'{"tickets": {}} junk',
+                                    b"[1, 2]", b'{"tickets": 5}', b"\xff\xfe"])
+def test_damaged_file_stops_everything_and_is_left_as_it_was(district, damage):
+    config, store = district
+    store.path.write_bytes(damage)
+    with pytest.raises(StoreDamaged, match="helpline.json is damaged"):
+        store.snapshot()
+    with pytest.raises(StoreDamaged):
+        with store.transaction() as db:
+            tickets.log_call(db, config, store, phone="9876543210", area="Khanyar", category="ration", actor="op", now=NOW)
+    assert store.path.read_bytes() == damage
+
+
+def test_failed_transaction_writes_nothing(district):
+    config, store = district
+    before = store.path.read_bytes()
+    with pytest.raises(RuntimeError):
+        with store.transaction() as db:
+            tickets.log_call(db, config, store, phone="9876543210", area="Khanyar", category="ration", actor="op", now=NOW)
+            raise RuntimeError("power cut")
+    assert store.path.read_bytes() == before
+
+
+def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_error(tmp_path):
+    target = tmp_path / "f.json"
+    atomic_write(target, b"old")
+
+    with pytest.raises(TypeError):
+        atomic_write(target, 12345)  # not bytes: fails while writing the temporary file
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]
+
+
+def test_lock_times_out_with_store_locked(tmp_path):
+    store = Store(tmp_path / "d", lock_timeout_seconds=0.05)
+    other = Store(tmp_path / "d", lock_timeout_seconds=0.05)
+    with store.lock():
+        with pytest.raises(StoreLocked, match="busy"):
+            with other.lock():
+                pass
+    with other.lock():
+        pass
+
+
+def _closed_ticket(store, config, phone, now):
+    with store.transaction() as db:
+        ticket, _ = tickets.log_call(db, config, store, phone=phone, area="Khanyar", category="ration", actor="op", now=now)
+        tickets.resolve(db, config, ticket["id"], note="done", actor="op", now=now)
+        return tickets.verify(db, config, ticket["id"], confirmed=True, actor="nusrat", now=now)
+
+
+def test_archive_moves_final_tickets_and_they_stay_visible(district):
+    config, store = district
+    old = _closed_ticket(store, config, "9876500001", NOW - timedelta(days=3))
+    recent = _closed_ticket(store, config, "9876500002", NOW)
+    with store.transaction() as db:
+        live, _ = tickets.log_call(db, config, store, phone="9876500003", area="Khanyar", category="ration", actor="op", now=NOW)
+    assert archive_final_tickets(store, config, NOW) == 1
+    assert archive_final_tickets(store, config, NOW) == 0  # idempotent
+    db = store.snapshot()
+    assert {t["id"] for t in db.table("tickets").all()} == {recent["id"], live["id"]}
+    assert json.loads(store.block_path(1).read_text())["tickets"]["1000"]["id"] == old["id"]
+    assert mode(store.block_path(1)) == 0o600
+    assert tickets.find_ticket(db, store, config, old["id"])["status"] == "closed"
+    assert [t["id"] for t in tickets.tickets_of_phone(db, store, "+919876500001")] == [old["id"]]
+    closed = tickets.select(db, store, config, NOW, statuses=["closed"])
+    assert [t["id"] for t in closed] == [recent["id"], old["id"]]
+    # a new call from the archived caller opens a new ticket linked to the archived one
+    with store.transaction() as db:
+        again, followup = tickets.log_call(db, config, store, phone="9876500001", area="Khanyar", category="ration",
+                                           actor="op", now=NOW)
+    assert not followup and again["follows"] == old["id"]
+
+
+def test_archive_interrupted_before_live_write_loses_and_doubles_nothing(district, monkeypatch):
+    config, store = district
+    old = _closed_ticket(store, config, "9876500001", NOW - timedelta(days=3))
+    before = store.path.read_bytes()
+
+    def power_cut(*args, **kwargs):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(store, "write_phone_bucket", power_cut)
+    with pytest.raises(OSError):
+        archive_final_tickets(store, config, NOW)
+    assert store.path.read_bytes() == before  # the block was written, the live file not yet
+    db = store.snapshot()
+    assert [t["id"] for t in tickets.select(db, store, config, NOW, statuses=["closed"])] == [old["id"]]
+    monkeypatch.undo()
+    assert archive_final_tickets(store, config, NOW) == 1
+    db = store.snapshot()
+    assert [t["id"] for t in tickets.select(db, store, config, NOW, statuses=["closed"])] == [old["id"]]
+    assert db.table("tickets").all() == []
