@@ -11,7 +11,7 @@ import click
 
 from commands import db as db_commands
 from commands import demo as demo_commands
-from commands import district, officers, tickets
+from commands import district, officers, sms, tickets
 from commands.common import App, default_actor
 
 
@@ -32,6 +32,9 @@ class HelplineGroup(click.Group):
             return super().invoke(ctx)
         except HelplineError as error:
             raise _UserError(str(error), error.exit_code) from None
+        except BrokenPipeError:  # the reader (head, less) went away: not an error of ours
+            sys.stdout = None
+            sys.exit(0)
         except OSError as error:
             raise _UserError(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), EXIT_ERROR) from None
 
@@ -81,7 +84,7 @@ for command in (
     tickets.log_cmd, tickets.assign_cmd, tickets.unassign_cmd, tickets.resolve_cmd, tickets.verify_cmd,
     tickets.reopen_cmd, tickets.reject_cmd, tickets.note_cmd, tickets.show_cmd, tickets.find_cmd,
     tickets.list_cmd,
-    officers.officer_group, db_commands.db_group, demo_commands.demo_cmd,
+    officers.officer_group, sms.sms_group, sms.templates_group, db_commands.db_group, demo_commands.demo_cmd,
 ):
     cli.add_command(command)
 

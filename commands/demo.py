@@ -35,5 +35,9 @@ def demo_cmd(target):
     click.echo(f"Demo district SXR (Srinagar) with {summary['calls']} calls: {summary['tickets']} tickets, "
                f"{summary['followups']} follow-up calls.")
     click.echo("Tickets by status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["by_status"].items())))
+    sms = f"{summary['sms_sent']} texts sent to {data_dir / 'outbox.jsonl'}"
+    if summary["sms_held"]:
+        sms += f", {summary['sms_held']} held until quiet hours end"
+    click.echo(f"SMS (file gateway): {sms}.")
     click.echo(f"Data directory: {data_dir}")
     click.echo(f"Try:  HELPLINE_DATA_DIR={data_dir} helpline list")

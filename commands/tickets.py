@@ -263,6 +263,8 @@ def show_cmd(app, ticket_id, as_json):
         ("calls", str(ticket["calls"])), ("follows", ticket.get("follows") or ""),
         ("duplicate of", ticket.get("duplicate_of") or ""), ("description", ticket["description"] or ""),
     ]
+    if ticket.get("sms_blocked"):
+        rows.insert(1, ("SMS", ticket["sms_blocked"]))
     for label, value in rows:
         if value:
             click.echo(f"  {label:<12} {value}")
@@ -271,6 +273,10 @@ def show_cmd(app, ticket_id, as_json):
         changes = "; ".join(f"{k} {a}->{b}" for k, (a, b) in event.get("changes", {}).items())
         extra = " - ".join(x for x in (event.get("note"), changes) if x)
         click.echo(f"    {local_text(event['at'], tz)}  {event['type']:<9} {event['actor']}{'  ' + extra if extra else ''}")
+    if ticket.get("messages"):
+        click.echo("  messages")
+        for key, state in ticket["messages"].items():
+            click.echo(f"    {state:<11} {key}")
 
 
 def _print_table(app, found, now):

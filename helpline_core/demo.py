@@ -19,9 +19,11 @@ def run_demo(data_dir, now, actor="demo-operator"):
 
     Reads ``data/areas.csv``, ``data/demo_roster.csv`` and ``data/demo_calls.csv``; logs each call
     an hour and a bit apart over the two days before ``now`` (aware UTC), then resolves, verifies,
-    reopens and rejects some tickets, each in its own transaction as the CLI would.
+    reopens and rejects some tickets, each in its own transaction as the CLI would; then sends the
+    outbox through the file gateway (``outbox.jsonl``), as ``helpline sms send`` would at ``now``.
 
-    :returns: a dict of counts: ``calls``, ``tickets``, ``followups``, ``by_status`` {status: n}.
+    :returns: a dict of counts: ``calls``, ``tickets``, ``followups``, ``by_status`` {status: n},
+        ``sms_sent``, ``sms_held`` (held when ``now`` is in quiet hours).
     """
     config = init_district(data_dir, code="SXR", name="Srinagar (demo)", timezone="Asia/Kolkata")
     store = Store(data_dir, config.lock_timeout_seconds)
@@ -61,7 +63,12 @@ def run_demo(data_dir, now, actor="demo-operator"):
                 tickets.verify(db, config, ticket_id, confirmed=confirmed, by=verifier, actor=actor,
                                now=later + timedelta(minutes=30),
                                note=None if confirmed else "caller says nothing arrived")
+    from .gateways import FileGateway
+    from .sending import send_outbox
+
+    report = send_outbox(store, config, FileGateway(data_dir), now)
     by_status = {}
     for ticket in store.snapshot().table("tickets").all():
         by_status[ticket["status"]] = by_status.get(ticket["status"], 0) + 1
-    return {"calls": len(calls), "tickets": len(logged), "followups": followups, "by_status": by_status}
+    return {"calls": len(calls), "tickets": len(logged), "followups": followups, "by_status": by_status,
+            "sms_sent": len(report.sent), "sms_held": len(report.held)}

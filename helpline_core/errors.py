@@ -7,6 +7,7 @@ Exit codes (a test checks each):
 1     a domain error: unknown ticket, transition not allowed, damaged store, ...
 2     a usage error: a missing or malformed option (click's own code)
 3     the store stayed locked by another process past the time-out
+4     another process is running the same job (``sms send``, a scheduled job)
 ====  ==========================================================
 """
 
@@ -46,3 +47,16 @@ class StoreLocked(HelplineError):
 
 class ConfigError(HelplineError):
     """The data directory has no district yet, or its config file cannot be used."""
+
+
+EXIT_BUSY = 4
+
+
+class JobBusy(HelplineError):
+    """Another process is running the same job (``sms send``, a scheduled job) right now."""
+
+    exit_code = EXIT_BUSY
+
+
+class GatewayAccountError(HelplineError):
+    """The SMS gateway refused the account itself (Twilio 20003, 21408, 21606): the run stopped."""

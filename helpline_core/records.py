@@ -5,7 +5,7 @@ from .tickets import is_overdue
 
 TICKET_FIELDS = ("id", "status", "phone", "phone_type", "caller_name", "area", "category", "description",
                  "language", "officer", "opened_at", "due_at", "resolved_at", "closed_at", "overdue",
-                 "calls", "resolved_by", "follows", "duplicate_of")
+                 "calls", "resolved_by", "follows", "duplicate_of", "sms_blocked")
 _TIMES = ("opened_at", "due_at", "resolved_at", "closed_at")
 CSV_FIELDS = tuple(f for f in TICKET_FIELDS)
 
@@ -21,6 +21,7 @@ def ticket_record(ticket, tz, now, with_history=True):
     for f in _TIMES:
         record[f] = local_iso(ticket.get(f), tz)
     record["overdue"] = is_overdue(ticket, now)
+    record["messages"] = [{"key": key, "state": state} for key, state in (ticket.get("messages") or {}).items()]
     if with_history:
         record["history"] = [
             {"type": e["type"], "at": local_iso(e["at"], tz), "actor": e["actor"], "note": e.get("note"),

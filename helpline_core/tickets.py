@@ -15,7 +15,7 @@ from datetime import timedelta
 from tinydb import Query
 from tinydb.table import Document
 
-from . import routing
+from . import notify, routing
 from .clock import from_iso, to_iso
 from .errors import InvalidValue, NotFound, TransitionError
 from .ids import format_id, parse_id
@@ -121,7 +121,9 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
         if active:
             ticket = max(active, key=lambda t: t["serial"])
             event = _event("call", actor, now, description)
-            return _apply(tickets, ticket, event, calls=ticket["calls"] + 1), True
+            ticket = _apply(tickets, ticket, event, calls=ticket["calls"] + 1)
+            notify.ticket_event(db, config, ticket, "call", now)
+            return ticket, True
 
     earlier = [(t["serial"], t["id"]) for t in same_caller if t["status"] in FINAL]
     if e164:
@@ -139,13 +141,18 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
         "follows": follows, "calls": 1,
         "history": [_event("opened", actor, now, f"follows {follows}" if follows else None)],
     }
+    blocked = db.table("phones").get(Query().phone == e164) if e164 else None
+    if blocked:
+        ticket["sms_blocked"] = blocked["blocked"]
     tickets.insert(Document(ticket, doc_id=serial))
     ticket = tickets.get(doc_id=serial)
+    notify.ticket_event(db, config, ticket, "opened", now)
     officer = routing.pick_officer(db, area, category)
     if officer:
         ticket = _apply(tickets, ticket, _event("assign", actor, now, "routed automatically"),
                         status=ASSIGNED, officer=officer["officer_id"])
-    return ticket, False
+        notify.ticket_event(db, config, ticket, "assign", now)
+    return tickets.get(doc_id=serial), False
 
 
 def assign(db, config, ticket_id, officer_id=None, *, actor, now):
@@ -170,8 +177,10 @@ def assign(db, config, ticket_id, officer_id=None, *, actor, now):
         note = None
     if ticket["officer"] == officer["officer_id"]:
         raise TransitionError(f"{ticket['id']} is already assigned to {officer['officer_id']}.")
-    return _apply(tickets, ticket, _event("assign", actor, now, note), status=ASSIGNED,
-                  officer=officer["officer_id"])
+    ticket = _apply(tickets, ticket, _event("assign", actor, now, note), status=ASSIGNED,
+                    officer=officer["officer_id"])
+    notify.ticket_event(db, config, ticket, "assign", now)
+    return ticket
 
 
 def unassign(db, config, ticket_id, *, actor, now, note=None):
@@ -190,17 +199,21 @@ def resolve(db, config, ticket_id, *, note, actor, now, by=None):
     ticket = get_live(db, config, ticket_id)
     _require(ticket, "resolve")
     by = routing.get_officer(db, by)["officer_id"] if by else ticket["officer"]
-    return _apply(db.table("tickets"), ticket, _event("resolve", actor, now, note), status=RESOLVED,
-                  resolved_at=to_iso(now), resolved_by=by)
+    ticket = _apply(db.table("tickets"), ticket, _event("resolve", actor, now, note), status=RESOLVED,
+                    resolved_at=to_iso(now), resolved_by=by)
+    notify.ticket_event(db, config, ticket, "resolve", now)
+    return ticket
 
 
 def _reopen(db, config, ticket, event, now):
     officer = ticket["officer"]
     if officer and not routing.get_officer(db, officer)["active"]:
         officer = None
-    return _apply(db.table("tickets"), ticket, event, status=ASSIGNED if officer else OPEN, officer=officer,
-                  resolved_at=None, resolved_by=None,
-                  due_at=to_iso(due_at(config, ticket["category"], now)))
+    ticket = _apply(db.table("tickets"), ticket, event, status=ASSIGNED if officer else OPEN, officer=officer,
+                    resolved_at=None, resolved_by=None,
+                    due_at=to_iso(due_at(config, ticket["category"], now)))
+    notify.ticket_event(db, config, ticket, "reopen", now)
+    return ticket
 
 
 def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None):
@@ -220,8 +233,10 @@ def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None):
             raise TransitionError(f"{ticket['id']} was resolved by {resolver}; someone else must verify it.")
     if confirmed:
         stamp = to_iso(now)
-        return _apply(db.table("tickets"), ticket, _event("verify", verifier, now, note or "confirmed by caller"),
-                      status=CLOSED, closed_at=stamp, final_at=stamp)
+        ticket = _apply(db.table("tickets"), ticket, _event("verify", verifier, now, note or "confirmed by caller"),
+                        status=CLOSED, closed_at=stamp, final_at=stamp)
+        notify.ticket_event(db, config, ticket, "close", now)
+        return ticket
     return _reopen(db, config, ticket, _event("verify", verifier, now, note or "caller says not solved"), now)
 
 

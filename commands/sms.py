@@ -1,0 +1,260 @@
+"""``helpline sms ...`` and ``helpline templates check``: the outbox and its texts."""
+
+import click
+
+from .common import PHONE, json_option, pass_app, print_json
+
+STATES = click.Choice(["queued", "held", "sending", "unknown", "sent", "delivered", "undelivered", "failed",
+                       "cancelled"])
+
+
+def as_of_option(f):
+    return click.option("--as-of", help="ISO 8601 time this run uses as now (local time when no offset).")(f)
+
+
+def run_clock(app, as_of):
+    """:returns: aware UTC from ``--as-of`` (local time when it has no offset), or now."""
+    from helpline_core.clock import parse_as_of
+
+    if not as_of:
+        return app.now()
+    try:
+        return parse_as_of(as_of, app.config.tz)
+    except ValueError:
+        raise click.BadParameter(f"'{as_of}' is not an ISO 8601 time.", param_hint="'--as-of'") from None
+
+
+def gateway_for(app):
+    from helpline_core.gateways import make_gateway
+
+    return make_gateway(app.config, app.data_dir)
+
+
+@click.group("sms")
+def sms_group():
+    """The outbox: send, sync delivery status, list, retry and cancel texts.
+
+    \b
+    Example:
+      helpline sms send
+      helpline sms list --state failed
+    """
+
+
+@sms_group.command("send")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most this many.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; change nothing.")
+@as_of_option
+@pass_app
+def send_cmd(app, limit, dry_run, as_of):
+    """Send due messages through the configured gateway (quiet hours hold callers' texts).
+
+    \b
+    Example:
+      helpline sms send --limit 100
+    """
+    from helpline_core.sending import send_outbox
+
+    now = run_clock(app, as_of)
+    report = send_outbox(app.store, app.config, gateway_for(app), now, limit=limit, dry_run=dry_run)
+    if dry_run:
+        for key, recipient, body, encoding, segments in report.would_send:
+            click.echo(f"{key}  to {recipient}  {encoding} {segments} seg\n    {body}")
+        click.echo(f"Dry run: {len(report.would_send)} would be sent, {len(report.held)} held for quiet hours.")
+        return
+    for key in report.unknown:
+        click.echo(f"UNKNOWN: {key} was being sent by a run that stopped; checked with the gateway.")
+    click.echo(f"Outbox: {report.summary()}.")
+
+
+@sms_group.command("sync")
+@click.option("--days", type=click.IntRange(min=1), help="Look at messages sent in the last N days.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many gateway calls.")
+@as_of_option
+@pass_app
+def sync_cmd(app, days, limit, as_of):
+    """Fetch delivery status (delivered, undelivered, failed) of recently sent messages.
+
+    \b
+    Example:
+      helpline sms sync --days 2
+    """
+    from helpline_core.sending import sync_outbox
+
+    counts = sync_outbox(app.store, app.config, gateway_for(app), run_clock(app, as_of), days=days, limit=limit)
+    click.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + ".")
+
+
+def _message_view(record):
+    from helpline_core.gateways import DELIVERY_CODES
+    from helpline_core.sms_templates import TemplateError, render
+
+    view = {k: v for k, v in record.items() if k != "_doc_id"}
+    if view.get("body") is None and view["state"] in ("queued", "held", "unknown"):
+        try:
+            view["body"], view["encoding"], view["segments"] = render(view["template"], view["lang"], view["context"])
+        except TemplateError as error:
+            view["render_error"] = str(error)
+    if view.get("error_code") in DELIVERY_CODES and not view.get("error"):
+        view["error"] = DELIVERY_CODES[view["error_code"]]
+    return view
+
+
+@sms_group.command("list")
+@click.option("--state", "states", multiple=True, type=STATES, help="Repeatable.")
+@click.option("--ticket", "ticket_id", help="Only this ticket's messages.")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="How far back to look.")
+@json_option
+@pass_app
+def list_cmd(app, states, ticket_id, days, as_json):
+    """List messages waiting in the outbox and those of the last few days.
+
+    \b
+    Example:
+      helpline sms list --state held --state failed
+    """
+    from helpline_core.ids import format_id, parse_id
+    from helpline_core.outbox import list_messages
+
+    if ticket_id:
+        ticket_id = format_id(app.config.district_code, parse_id(ticket_id, app.config.district_code))
+    records = [_message_view(r) for r in list_messages(app.store, app.config, app.now(), states=states,
+                                                         ticket_id=ticket_id, days=days)]
+    if as_json:
+        print_json(records)
+        return
+    if not records:
+        click.echo("No messages.")
+    for r in records:
+        cost = f"{r.get('encoding') or '-'} {r.get('segments') or '-'} seg"
+        click.echo(f"{r['state']:<11} {r['key']}  {cost}{'  ' + r['error'] if r.get('error') else ''}")
+
+
+@sms_group.command("show")
+@click.argument("key")
+@json_option
+@pass_app
+def show_cmd(app, key, as_json):
+    """Show one message: its text, state, attempts and errors.
+
+    \b
+    Example:
+      helpline sms show "SXR-10003:logged:0:+919876543210"
+    """
+    from helpline_core.outbox import find_message
+
+    record = _message_view(find_message(app.store, key)[0])
+    if as_json:
+        print_json(record)
+        return
+    for field in ("key", "state", "recipient", "template", "lang", "encoding", "segments", "attempts", "created_at",
+                  "last_attempt_at", "next_attempt_at", "sent_at", "gateway", "gateway_id", "error_code", "error",
+                  "render_error"):
+        if record.get(field) not in (None, ""):
+            click.echo(f"{field:<16} {record[field]}")
+    if record.get("body"):
+        click.echo(f"text\n  {record['body']}")
+
+
+@sms_group.command("retry")
+@click.argument("key")
+@pass_app
+def retry_cmd(app, key):
+    """Queue a failed, undelivered, cancelled or unknown message again.
+
+    \b
+    Example:
+      helpline sms retry "SXR-10003:logged:0:+919876543210"
+    """
+    from helpline_core.outbox import retry_message
+
+    record = retry_message(app.store, app.config, key, app.now())
+    click.echo(f"{record['key']} queued again.")
+
+
+@sms_group.command("cancel")
+@click.argument("key")
+@pass_app
+def cancel_cmd(app, key):
+    """Cancel a message that has not been sent.
+
+    \b
+    Example:
+      helpline sms cancel "SXR-10003:logged:0:+919876543210"
+    """
+    from helpline_core.outbox import cancel_message
+
+    record = cancel_message(app.store, app.config, key, app.now())
+    click.echo(f"{record['key']} cancelled.")
+
+
+@sms_group.command("test")
+@click.argument("phone", type=PHONE)
+@click.option("--lang", type=click.Choice(["en", "hi", "ur"]), default="en", show_default=True)
+@pass_app
+def test_cmd(app, phone, lang):
+    """Send one test text now through the configured gateway (quiet hours do not apply).
+
+    \b
+    Example:
+      helpline sms test 09419000101
+    """
+    from helpline_core.clock import to_iso
+    from helpline_core.outbox import queue_message
+    from helpline_core.sending import send_outbox
+
+    now = app.now()
+    key = f"test:{to_iso(now)}:{phone}"
+    with app.store.transaction() as db:
+        queue_message(db, now, key=key, recipient=phone, audience="operator", template="test", lang=lang,
+                      context={"district": app.config.district_name})
+    report = send_outbox(app.store, app.config, gateway_for(app), now, only_key=key)
+    if report.sent:
+        click.echo(f"Test text sent to {phone} ({key}).")
+    else:
+        from helpline_core.errors import HelplineError
+        from helpline_core.outbox import find_message
+
+        record = find_message(app.store, key)[0]
+        raise HelplineError(f"test text to {phone} not sent: {record['state']}: {record.get('error')}")
+
+
+@click.group("templates")
+def templates_group():
+    """The SMS templates under templates/sms/.
+
+    \b
+    Example:
+      helpline templates check
+    """
+
+
+@templates_group.command("check")
+@json_option
+@pass_app
+def templates_check_cmd(app, as_json):
+    """Render every template with the longest realistic values; exit 1 if one is over budget.
+
+    Budgets are segments, from [sms.budgets] in config.toml (defaults: caller texts 1 in English,
+    2 in Hindi and Urdu; officer texts 3). An English text that falls into UCS-2 (a curly quote,
+    an emoji) is a failure too.
+
+    \b
+    Example:
+      helpline templates check
+    """
+    from helpline_core.errors import HelplineError
+    from helpline_core.sms_templates import check_templates
+
+    rows = check_templates(app.config)
+    if as_json:
+        print_json(rows)
+    else:
+        click.echo(f"{'template':<17} {'lang':<4} {'encoding':<8} {'chars':>5} {'segments':>8} {'budget':>6}  result")
+        for r in rows:
+            click.echo(f"{r['template']:<17} {r['lang']:<4} {r['encoding']:<8} {r['characters']:>5} {r['segments']:>8} "
+                       f"{r['budget']:>6}  {r['problem'] or 'ok'}")
+    bad = [r for r in rows if r["problem"]]
+    if bad:
+        raise HelplineError(f"{len(bad)} template(s) over budget or broken: "
+                            + "; ".join(f"{r['template']}.{r['lang']}: {r['problem']}" for r in bad))

@@ -1,0 +1,81 @@
+"""Which ticket events text whom, and the snapshot of values each text needs.
+
+Called inside the store transaction that changes the ticket, so the message is queued in the
+same atomic write as the change (never sent from here: see ``outbox``). No jinja2 here: texts
+are rendered later from the snapshot, so the operator's commands stay fast.
+"""
+
+from .clock import local_text
+from .outbox import queue_message
+
+# ticket history event -> caller template
+CALLER_EVENTS = {"opened": "logged", "call": "followup", "assign": "assigned", "resolve": "resolved",
+                 "reopen": "reopened", "verify-reopen": "reopened", "close": "closed"}
+
+# Words for the shipped categories in the callers' and officers' languages (others stay as named).
+CATEGORY_WORDS = {
+    "hi": {"ration": "राशन", "medicine": "दवा", "doctor": "डॉक्टर", "counselling": "परामर्श", "other": "अन्य"},
+    "ur": {"ration": "راشن", "medicine": "دوا", "doctor": "ڈاکٹر", "counselling": "مشاورت", "other": "دیگر"},
+}
+DESCRIPTION_CHARS = 60  # an officer's text quotes at most this much of the caller's words
+
+
+def category_word(category, lang):
+    """:returns: the category's word in ``lang`` (en, hi, ur); the configured name otherwise."""
+    return CATEGORY_WORDS.get(lang, {}).get(category, category)
+
+
+def cut(text, limit=DESCRIPTION_CHARS):
+    """:returns: ``text`` on one line, cut to ``limit`` characters with ``...`` (GSM-safe)."""
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _sms_config(config):
+    return config.raw.get("sms", {})
+
+
+def caller_context(config, ticket, officer):
+    """:returns: the snapshot for a caller's text: strings only, '' where a value is unknown."""
+    return {
+        "district": config.district_name, "ticket_id": ticket["id"],
+        "helpline_phone": str(_sms_config(config).get("helpline_phone", "")),
+        "officer_name": officer["name"] if officer else "", "officer_phone": officer["phone"] if officer else "",
+        "category": category_word(ticket["category"], ticket["language"]), "area": ticket["area"],
+    }
+
+
+def officer_context(config, ticket, officer):
+    """:returns: the snapshot for an officer's ``officer_assigned`` text."""
+    return {
+        "district": config.district_name, "ticket_id": ticket["id"],
+        "category": category_word(ticket["category"], officer["lang"]), "area": ticket["area"],
+        "caller_name": ticket["caller_name"] or "", "caller_phone": ticket["phone"] or "-",
+        "description": cut(ticket["description"]), "due_local": local_text(ticket["due_at"], config.tz)[5:],
+    }
+
+
+def ticket_event(db, config, ticket, kind, now):
+    """Queue the texts that the ticket's newest history event calls for.
+
+    :param kind: the event as the lifecycle names it: ``opened``, ``call``, ``assign``, ``resolve``,
+        ``reopen`` (also a not-solved verification) or ``close``.
+    :returns: the outbox records queued (possibly none: landline, no phone, opted out).
+    """
+    from .routing import get_officer
+
+    sequence = len(ticket["history"]) - 1
+    officer = get_officer(db, ticket["officer"]) if ticket.get("officer") else None
+    queued = []
+    template = CALLER_EVENTS.get(kind)
+    if template and ticket.get("phone") and ticket.get("phone_type") == "mobile":
+        queued.append(queue_message(
+            db, now, key=f"{ticket['id']}:{template}:{sequence}:{ticket['phone']}", recipient=ticket["phone"],
+            audience="caller", template=template, lang=ticket["language"], ticket_id=ticket["id"],
+            context=caller_context(config, ticket, officer)))
+    if kind == "assign" and officer and officer.get("phone_type") != "landline":
+        queued.append(queue_message(
+            db, now, key=f"{ticket['id']}:officer_assigned:{sequence}:{officer['phone']}", recipient=officer["phone"],
+            audience="officer", template="officer_assigned", lang=officer["lang"], ticket_id=ticket["id"],
+            officer_id=officer["officer_id"], context=officer_context(config, ticket, officer)))
+    return [q for q in queued if q is not None]

@@ -1,0 +1,216 @@
+"""The outbox: the only way anything is texted.
+
+A message is queued in the same store transaction as the event that calls for it, with a
+snapshot of the values its text needs; ``sending`` renders and sends it later. While it waits
+it lives in the live database's ``outbox`` table; once final for the sending run (sent, failed,
+cancelled) it moves to ``sms/YYYY-MM-DD.json`` (by local date), so the live file stays the size
+of the work still to do. Delivery status (``sms sync``) updates those day files.
+
+Message record::
+
+    {"key": "SXR-10429:assigned:3:+919876543210",   # (ticket, event, event sequence, recipient)
+     "ticket_id": "SXR-10429" | null, "officer_id": "rafiq" | null,
+     "audience": "caller" | "officer" | "supervisor", "recipient": "+91...", "lang": "en|hi|ur",
+     "template": "assigned", "context": {...snapshot...},
+     "state": "queued|held|sending|unknown|sent|delivered|undelivered|failed|cancelled",
+     "body", "encoding", "segments": set when rendered (null before),
+     "attempts": int, "next_attempt_at", "last_attempt_at", "sent_at", "created_at", "updated_at": UTC ISO,
+     "gateway": "file|twilio" | null, "gateway_id": str | null,
+     "error_code": int | null, "error": str | null, "ignore_quiet_hours": bool}
+
+A ticket keeps a short summary of its messages in ``ticket["messages"]`` ({key: state}) so
+``show`` needs no other file.
+"""
+
+from datetime import timedelta
+
+from .clock import to_iso
+from .errors import InvalidValue, NotFound
+
+QUEUED, HELD, SENDING, UNKNOWN = "queued", "held", "sending", "unknown"
+SENT, DELIVERED, UNDELIVERED, FAILED, CANCELLED = "sent", "delivered", "undelivered", "failed", "cancelled"
+WAITING = (QUEUED, HELD)
+LIVE_STATES = (QUEUED, HELD, SENDING, UNKNOWN)
+STATES = (QUEUED, HELD, SENDING, UNKNOWN, SENT, DELIVERED, UNDELIVERED, FAILED, CANCELLED)
+SMS_DIR = "sms"
+
+
+def queue_message(db, now, *, key, recipient, audience, template, lang, context, ticket_id=None, officer_id=None,
+                  ignore_quiet_hours=False):
+    """Add a message to the outbox unless its key was queued before (the same event never twice).
+
+    :param now: aware UTC. :param context: the snapshot the template renders from (strings, numbers,
+        lists of dicts). :returns: the record, or None when the key exists already.
+    """
+    table = db.table("outbox")
+    raw = table._read_table()  # plain dicts: checking the key must not build a Document per message
+    if any(doc.get("key") == key for doc in raw.values()):
+        return None
+    if ticket_id is not None and key in (db.table("tickets").get(doc_id=_serial(ticket_id)) or {}).get("messages", {}):
+        return None
+    stamp = to_iso(now)
+    record = {
+        "key": key, "ticket_id": ticket_id, "officer_id": officer_id, "audience": audience,
+        "recipient": recipient, "lang": lang, "template": template, "context": context,
+        "state": QUEUED, "body": None, "encoding": None, "segments": None, "attempts": 0,
+        "next_attempt_at": stamp, "last_attempt_at": None, "sent_at": None, "created_at": stamp,
+        "updated_at": stamp, "gateway": None, "gateway_id": None, "error_code": None, "error": None,
+        "ignore_quiet_hours": ignore_quiet_hours,
+    }
+    table.insert(record)
+    note_on_ticket(db, record)
+    return record
+
+
+def _serial(ticket_id):
+    return int(ticket_id.split("-")[-1][:-1])
+
+
+def note_on_ticket(db, record):
+    """Keep the ticket's ``messages`` summary ({key: state}) in step with ``record`` (live tickets only)."""
+    if not record.get("ticket_id"):
+        return
+    tickets = db.table("tickets")
+    serial = _serial(record["ticket_id"])
+    ticket = tickets.get(doc_id=serial)
+    if ticket is None:
+        return
+    messages = dict(ticket.get("messages") or {})
+    messages[record["key"]] = record["state"]
+    tickets.update({"messages": messages}, doc_ids=[serial])
+
+
+def day_path(store, day):
+    """:returns: the day file of final messages for local date ``day``."""
+    return store.data_dir / SMS_DIR / f"{day.isoformat()}.json"
+
+
+def move_to_day_files(store, config, db, records, now):
+    """Move final ``records`` out of the live outbox into their day files (lock held).
+
+    Day files are written before the caller's transaction writes the live file, so a crash in
+    between leaves a message in both; ``live_or_day`` prefers the day file's copy for final
+    states and the next run removes the live one.
+    """
+    from .store import atomic_write, dump_json, read_json
+
+    if not records:
+        return
+    by_day = {}
+    for record in records:
+        day = now.astimezone(config.tz).date()
+        by_day.setdefault(day, []).append(record)
+    (store.data_dir / SMS_DIR).mkdir(mode=0o700, exist_ok=True)
+    for day, moving in by_day.items():
+        path = day_path(store, day)
+        stored = read_json(path).get("messages", {})
+        for record in moving:
+            stored[record["key"]] = dict(record)
+        atomic_write(path, dump_json({"messages": stored}))
+    keys = {r["key"] for r in records}
+    table = db.table("outbox")
+    table.remove(doc_ids=[doc_id for doc_id, doc in ((d.doc_id, d) for d in table.all()) if doc["key"] in keys])
+
+
+def recent_day_files(store, days, now, tz):
+    """:returns: [(date, path)] of existing day files for the last ``days`` local dates, newest first."""
+    today = now.astimezone(tz).date()
+    found = []
+    for back in range(days):
+        day = today - timedelta(days=back)
+        path = day_path(store, day)
+        if path.exists():
+            found.append((day, path))
+    return found
+
+
+def all_day_files(store):
+    """:returns: every day file, newest first."""
+    folder = store.data_dir / SMS_DIR
+    if not folder.exists():
+        return []
+    return sorted(folder.glob("????-??-??.json"), reverse=True)
+
+
+def list_messages(store, config, now, *, states=None, ticket_id=None, days=7):
+    """:returns: live messages and those of the last ``days`` day files, newest first, filtered."""
+    from .store import read_json
+
+    found = {d["key"]: dict(d) for d in store.snapshot().table("outbox").all()}
+    for _, path in recent_day_files(store, days, now, config.tz):
+        for key, record in read_json(path).get("messages", {}).items():
+            found.setdefault(key, record)
+    records = [r for r in found.values()
+               if (not states or r["state"] in states) and (not ticket_id or r["ticket_id"] == ticket_id)]
+    return sorted(records, key=lambda r: (r["created_at"], r["key"]), reverse=True)
+
+
+def find_message(store, key):
+    """:returns: ``(record, where)`` where is ``"live"`` or the day file Path.
+
+    :raises NotFound: no message with that key.
+    """
+    from .store import read_json
+
+    for doc in store.snapshot().table("outbox").all():
+        if doc["key"] == key:
+            return dict(doc), "live"
+    for path in all_day_files(store):
+        record = read_json(path).get("messages", {}).get(key)
+        if record:
+            return record, path
+    raise NotFound(f"no message with key '{key}'; see 'helpline sms list'.")
+
+
+def retry_message(store, config, key, now):
+    """Queue a failed, undelivered, cancelled or unknown message again (attempts start over).
+
+    :returns: the queued record. :raises InvalidValue: when it is waiting or was sent already.
+    """
+    from .store import atomic_write, dump_json, read_json
+
+    with store.transaction() as db:
+        record, where = _locate(store, db, key)
+        if record["state"] not in (FAILED, UNDELIVERED, CANCELLED, UNKNOWN):
+            raise InvalidValue(f"message {key} is {record['state']}; only failed, undelivered, cancelled or unknown "
+                               f"messages can be retried.")
+        record.update(state=QUEUED, attempts=0, next_attempt_at=to_iso(now), updated_at=to_iso(now),
+                      error=None, error_code=None)
+        table = db.table("outbox")
+        if where == "live":
+            table.update(record, doc_ids=[_live_doc_id(db, key)])
+        else:
+            stored = read_json(where)
+            stored["messages"].pop(key)
+            table.insert(record)
+            atomic_write(where, dump_json(stored))
+        note_on_ticket(db, record)
+        return record
+
+
+def cancel_message(store, config, key, now, reason="cancelled by operator"):
+    """Cancel a message that has not been sent. :raises InvalidValue: when it was sent or is final."""
+    with store.transaction() as db:
+        record, where = _locate(store, db, key)
+        if where != "live" or record["state"] == SENDING:
+            raise InvalidValue(f"message {key} is {record['state']}; only waiting messages can be cancelled.")
+        record.update(state=CANCELLED, error=reason, updated_at=to_iso(now))
+        db.table("outbox").update(record, doc_ids=[_live_doc_id(db, key)])
+        note_on_ticket(db, record)
+        move_to_day_files(store, config, db, [record], now)
+        return record
+
+
+def _live_doc_id(db, key):
+    for doc in db.table("outbox").all():
+        if doc["key"] == key:
+            return doc.doc_id
+    raise NotFound(f"no message with key '{key}'.")
+
+
+def _locate(store, db, key):
+    for doc in db.table("outbox").all():
+        if doc["key"] == key:
+            return dict(doc), "live"
+    record, where = find_message(store, key)
+    return record, where

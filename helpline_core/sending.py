@@ -1,0 +1,307 @@
+"""The ``sms send`` and ``sms sync`` runs: drain the outbox through a gateway, then learn what
+was delivered. Rules (DESIGN.md, "Sending rules"):
+
+- never twice for the same event: a message is marked ``sending`` under the lock before the
+  gateway is called; one found ``sending`` when a run starts belongs to a run that died, is
+  marked ``unknown`` and reported, and is only sent again after the gateway says it never got
+  it (``find_sent``);
+- quiet hours hold messages (``held``) until they end; they then go out once, oldest first;
+- permanent errors fail the message and flag the number; 21610 (STOP) opts the number out and
+  later messages to it are cancelled without calling the gateway; account errors stop the run;
+  temporary errors retry with exponential back-off, at most ``max_attempts`` times.
+
+Each run writes the live file once per chunk of messages, not once per message.
+"""
+
+import fcntl
+import os
+from contextlib import contextmanager
+from datetime import timedelta
+
+from . import outbox
+from .clock import from_iso, to_iso
+from .errors import GatewayAccountError, JobBusy
+from .quiet_hours import quiet_until
+from .sms_templates import TemplateError, render
+
+CHUNK = 50
+
+
+class SendReport:
+    """What a run did: lists of message keys by outcome, and ``stopped`` (a message) if it stopped."""
+
+    def __init__(self):
+        self.sent, self.held, self.failed, self.cancelled, self.retrying = [], [], [], [], []
+        self.unknown, self.reconciled, self.requeued, self.would_send = [], [], [], []
+        self.stopped = None
+
+    def summary(self):
+        parts = [f"{len(self.sent)} sent"]
+        for name in ("held", "retrying", "failed", "cancelled", "unknown", "reconciled", "requeued"):
+            count = len(getattr(self, name))
+            if count:
+                parts.append(f"{count} {name}")
+        return ", ".join(parts)
+
+
+@contextmanager
+def run_lock(store, name):
+    """Hold ``<name>.lock`` in the data directory for the run; a second run fails at once.
+
+    :raises JobBusy: when another process holds it.
+    """
+    store.ensure_dir()
+    fd = os.open(store.data_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JobBusy(f"another '{name.replace('-', ' ')}' is running on {store.data_dir}; "
+                          f"this one did nothing.") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _settings(config):
+    sms = config.raw.get("sms", {})
+    return {
+        "max_attempts": int(sms.get("max_attempts", 5)),
+        "retry_base_seconds": float(sms.get("retry_base_seconds", 60)),
+        "escalations_ignore_quiet_hours": bool(sms.get("escalations_ignore_quiet_hours", False)),
+        "sync_days": int(sms.get("sync_days", 2)),
+        "sync_limit": int(sms.get("sync_limit", 200)),
+    }
+
+
+def _phones(db):
+    return {doc["phone"]: doc for doc in db.table("phones").all()}
+
+
+def _flag_phone(db, phone, now, *, opted_out=False, reason):
+    """Record that ``phone`` cannot get texts; mark its live tickets and officers so ``show`` says so."""
+    from tinydb import Query
+
+    fields = {"phone": phone, "blocked": reason, "updated_at": to_iso(now)}
+    if opted_out:
+        fields["opted_out_at"] = to_iso(now)
+    db.table("phones").upsert(fields, Query().phone == phone)
+    db.table("tickets").update({"sms_blocked": reason}, Query().phone == phone)
+    db.table("officers").update({"sms_blocked": reason}, Query().phone == phone)
+
+
+def _update(db, record, **fields):
+    record.update(fields)
+    db.table("outbox").update(record, doc_ids=[record["_doc_id"]])
+    outbox.note_on_ticket(db, record)
+
+
+def _live_records(db):
+    return [dict(doc, _doc_id=doc.doc_id) for doc in db.table("outbox").all()]
+
+
+def _finish(store, config, db, records, now):
+    final = [{k: v for k, v in r.items() if k != "_doc_id"} for r in records]
+    outbox.move_to_day_files(store, config, db, final, now)
+
+
+def send_outbox(store, config, gateway, now, *, limit=None, dry_run=False, only_key=None):
+    """Send every due message (oldest first) through ``gateway``.
+
+    :param now: aware UTC, the clock of the whole run (``--as-of``).
+    :param limit: at most this many gateway sends. :param dry_run: render and report, change nothing.
+    :param only_key: send just this message, quiet hours or not (``sms test``).
+    :returns: a ``SendReport``.
+    :raises JobBusy: another ``sms send`` is running. :raises GatewayAccountError: the gateway refused
+        the account; messages not sent stay queued, those sent are recorded.
+    """
+    settings = _settings(config)
+    report = SendReport()
+    with run_lock(store, "sms-send"):
+        if not dry_run:
+            _recover(store, config, gateway, now, report)
+        while limit is None or len(report.sent) + len(report.failed) < limit:
+            room = CHUNK if limit is None else min(CHUNK, limit - len(report.sent) - len(report.failed))
+            batch = _claim(store, config, now, room, settings, report, dry_run, only_key)
+            if dry_run or not batch:
+                break
+            stop = _deliver(store, config, gateway, now, batch, settings, report)
+            if stop:
+                report.stopped = stop
+                raise GatewayAccountError(
+                    f"the SMS gateway refused the account ({stop}); the run stopped. {len(report.sent)} sent; "
+                    f"the rest wait in the outbox. Fix the account, then run 'helpline sms send' again.")
+    return report
+
+
+def _recover(store, config, gateway, now, report):
+    """Messages left ``sending`` by a run that died become ``unknown``; then ask the gateway."""
+    with store.transaction() as db:
+        for record in _live_records(db):
+            if record["state"] == outbox.SENDING:
+                _update(db, record, state=outbox.UNKNOWN, updated_at=to_iso(now),
+                        error="the sending run stopped before recording the result")
+                report.unknown.append(record["key"])
+    with store.transaction() as db:
+        unknown = [r for r in _live_records(db) if r["state"] == outbox.UNKNOWN]
+        done = []
+        for record in unknown:
+            try:
+                gateway_id = gateway.find_sent(record, from_iso(record["last_attempt_at"]) or now)
+            except Exception as error:  # cannot ask now: leave it unknown for the operator or the next run
+                _update(db, record, error=f"could not check with the gateway: {error}"[:300], updated_at=to_iso(now))
+                continue
+            if gateway_id:
+                _update(db, record, state=outbox.SENT, gateway=gateway.name, gateway_id=gateway_id,
+                        sent_at=record["last_attempt_at"], updated_at=to_iso(now), error=None)
+                done.append(record)
+                report.reconciled.append(record["key"])
+            else:
+                _update(db, record, state=outbox.QUEUED, next_attempt_at=to_iso(now), updated_at=to_iso(now),
+                        error=None)
+                report.requeued.append(record["key"])
+        _finish(store, config, db, done, now)
+
+
+def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
+    """Pick due messages, hold those in quiet hours, render, and mark up to ``room`` as ``sending``."""
+    with store.transaction() as db:
+        phones = _phones(db)
+        due = sorted((r for r in _live_records(db)
+                      if r["state"] in outbox.WAITING and from_iso(r["next_attempt_at"]) <= now
+                      and (only_key is None or r["key"] == only_key)),
+                     key=lambda r: (r["created_at"], r["_doc_id"]))  # oldest first, in queueing order
+        batch, final = [], []
+        quiet_end = None if only_key else quiet_until(now, config.tz, config.quiet_start, config.quiet_end)
+        for record in due:
+            if len(batch) >= room:
+                break
+            exempt = record["ignore_quiet_hours"] and settings["escalations_ignore_quiet_hours"]
+            if quiet_end and not exempt:
+                if not dry_run:
+                    _update(db, record, state=outbox.HELD, next_attempt_at=to_iso(quiet_end), updated_at=to_iso(now))
+                report.held.append(record["key"])
+                continue
+            if phones.get(record["recipient"], {}).get("opted_out_at"):
+                if not dry_run:
+                    _update(db, record, state=outbox.CANCELLED, updated_at=to_iso(now), error_code=21610,
+                            error="the number opted out (replied STOP); not sent")
+                    final.append(record)
+                report.cancelled.append(record["key"])
+                continue
+            try:
+                body, encoding, segments = render(record["template"], record["lang"], record["context"])
+            except TemplateError as error:
+                if not dry_run:
+                    _update(db, record, state=outbox.FAILED, error=str(error), updated_at=to_iso(now))
+                    final.append(record)
+                report.failed.append(record["key"])
+                continue
+            if dry_run:
+                report.would_send.append((record["key"], record["recipient"], body, encoding, segments))
+                batch.append(record)
+                continue
+            _update(db, record, state=outbox.SENDING, body=body, encoding=encoding, segments=segments,
+                    attempts=record["attempts"] + 1, last_attempt_at=to_iso(now), updated_at=to_iso(now))
+            batch.append(record)
+        if dry_run:
+            db.holder["dirty"] = False  # a dry run writes nothing
+            return batch
+        _finish(store, config, db, final, now)
+    return batch
+
+
+def _deliver(store, config, gateway, now, batch, settings, report):
+    """Call the gateway for each claimed message, then record every result in one write.
+
+    :returns: None, or the account error that stopped the run.
+    """
+    outcomes, stop = [], None
+    for record in batch:
+        if stop:
+            outcomes.append((record, None))
+            continue
+        outcome = gateway.send(record, now)
+        if outcome.kind == "account":
+            stop = outcome.error
+        outcomes.append((record, outcome))
+    with store.transaction() as db:
+        final = []
+        for record, outcome in outcomes:
+            stamp = to_iso(now)
+            if outcome is None or outcome.kind == "account":  # not sent: back in the queue, attempt not counted
+                _update(db, record, state=outbox.QUEUED, attempts=record["attempts"] - 1, updated_at=stamp,
+                        error=outcome.error if outcome else None, error_code=outcome.error_code if outcome else None)
+            elif outcome.kind == "sent":
+                _update(db, record, state=outbox.SENT, gateway=gateway.name, gateway_id=outcome.gateway_id,
+                        sent_at=stamp, updated_at=stamp, error=None, error_code=None)
+                final.append(record)
+                report.sent.append(record["key"])
+            elif outcome.kind in ("permanent", "opted_out"):
+                _update(db, record, state=outbox.FAILED, gateway=gateway.name, error=outcome.error,
+                        error_code=outcome.error_code, updated_at=stamp)
+                _flag_phone(db, record["recipient"], now, opted_out=outcome.kind == "opted_out",
+                            reason=f"cannot receive SMS: {outcome.error}")
+                final.append(record)
+                report.failed.append(record["key"])
+            elif record["attempts"] >= settings["max_attempts"]:
+                _update(db, record, state=outbox.FAILED, gateway=gateway.name, updated_at=stamp,
+                        error=f"gave up after {record['attempts']} attempts: {outcome.error}",
+                        error_code=outcome.error_code)
+                final.append(record)
+                report.failed.append(record["key"])
+            else:
+                delay = settings["retry_base_seconds"] * 2 ** (record["attempts"] - 1)
+                _update(db, record, state=outbox.QUEUED, gateway=gateway.name, updated_at=stamp,
+                        next_attempt_at=to_iso(now + timedelta(seconds=delay)), error=outcome.error,
+                        error_code=outcome.error_code)
+                report.retrying.append(record["key"])
+        _finish(store, config, db, final, now)
+    return stop
+
+
+def sync_outbox(store, config, gateway, now, *, days=None, limit=None):
+    """Fetch the delivery status of messages sent in the last ``days`` local days that are not final.
+
+    :param limit: at most this many gateway calls (default ``[sms] sync_limit``, 200).
+    :returns: {"checked": n, "delivered": n, "undelivered": n, "failed": n, "errors": n}.
+    :raises JobBusy: another ``sms sync`` is running.
+    """
+    from .store import atomic_write, dump_json, read_json
+
+    settings = _settings(config)
+    days = settings["sync_days"] if days is None else days
+    limit = settings["sync_limit"] if limit is None else limit
+    counts = {"checked": 0, "delivered": 0, "undelivered": 0, "failed": 0, "errors": 0}
+    with run_lock(store, "sms-sync"):
+        pending = []
+        for _, path in outbox.recent_day_files(store, days, now, config.tz):
+            for key, record in read_json(path).get("messages", {}).items():
+                if record["state"] == outbox.SENT and record.get("gateway") == gateway.name and record.get("gateway_id"):
+                    pending.append((path, key, record))
+        results = []
+        for path, key, record in pending[:limit]:
+            counts["checked"] += 1
+            try:
+                status = gateway.fetch_status(record["gateway_id"])
+            except Exception:  # the gateway could not say now; the next sync asks again
+                counts["errors"] += 1
+                continue
+            if status.state != outbox.SENT:
+                results.append((path, key, status))
+                counts[status.state] = counts.get(status.state, 0) + 1
+        if not results:
+            return counts
+        with store.transaction() as db:
+            by_path = {}
+            for path, key, status in results:
+                by_path.setdefault(path, []).append((key, status))
+            for path, changes in by_path.items():
+                stored = read_json(path)
+                for key, status in changes:
+                    record = stored["messages"][key]
+                    record.update(state=status.state, error_code=status.error_code, error=status.error,
+                                  updated_at=to_iso(now))
+                    outbox.note_on_ticket(db, record)
+                atomic_write(path, dump_json(stored))
+    return counts
