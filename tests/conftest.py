@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpline_core.district import init_district
+from prism import prism_client_factory, prism_server  # noqa: F401  (fixtures for the Twilio tests)
 from helpline_core.officers import add_officer
 from helpline_core.store import Store
 
