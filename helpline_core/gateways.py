@@ -181,6 +181,24 @@ def _twilio_credentials(sms, environ):
         raise ConfigError(f"credentials file {path} needs account_sid and auth_token (TOML).") from None
 
 
+def _relay_client(base_url, timeout):
+    """A ``TwilioHttpClient`` that sends every API request to ``base_url`` (scheme and host swapped,
+    path kept): for a relay in front of Twilio, or a Twilio-compatible mock (``[sms] api_base_url``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from twilio.http.http_client import TwilioHttpClient
+
+    target = urlsplit(base_url)
+
+    class RelayHttpClient(TwilioHttpClient):
+        def request(self, method, url, *args, **kwargs):
+            parts = urlsplit(url)
+            url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+            return super().request(method, url, *args, **kwargs)
+
+    return RelayHttpClient(timeout=timeout)
+
+
 def make_gateway(config, data_dir, environ=None, http_client=None):
     """Build the gateway named in ``[sms] gateway`` (the one factory; tests pass ``http_client``).
 
@@ -208,6 +226,8 @@ def make_gateway(config, data_dir, environ=None, http_client=None):
     from twilio.rest import Client
 
     if http_client is None:
-        http_client = TwilioHttpClient(timeout=float(sms.get("timeout_seconds", 10)))
+        timeout = float(sms.get("timeout_seconds", 10))
+        base_url = sms.get("api_base_url")
+        http_client = _relay_client(base_url, timeout) if base_url else TwilioHttpClient(timeout=timeout)
     return TwilioGateway(Client(sid, token, http_client=http_client), sender,
                          list_limit=int(sms.get("reconcile_limit", 20)))

@@ -113,13 +113,15 @@ def move_to_day_files(store, config, db, records, now):
 
 
 def recent_day_files(store, days, now, tz):
-    """:returns: [(date, path)] of existing day files for the last ``days`` local dates, newest first."""
-    today = now.astimezone(tz).date()
+    """:returns: [(date, path)] of day files for the last ``days`` local dates (and any later ones,
+    written by runs with a later ``--as-of``), newest first."""
+    from datetime import date
+
+    cutoff = now.astimezone(tz).date() - timedelta(days=days - 1)
     found = []
-    for back in range(days):
-        day = today - timedelta(days=back)
-        path = day_path(store, day)
-        if path.exists():
+    for path in all_day_files(store):
+        day = date.fromisoformat(path.stem)
+        if day >= cutoff:
             found.append((day, path))
     return found
 

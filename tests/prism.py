@@ -466,3 +466,71 @@ def prism_client_factory(prism_server):
     for http, expected in made:
         if not expected and http.exchanges:
             http.assert_no_request_violations()
+
+
+class PrismRelay:
+    """An HTTP relay in the test process between a helpline subprocess and Prism.
+
+    The subprocess is configured with ``[sms] api_base_url = relay.base_url``; the relay forwards
+    each request unchanged (adding ``Prefer`` from ``prefer``, a mapping from the To number as in
+    :class:`PrismHttpClient`) and records Prism's ``sl-violations`` so the test can assert none.
+    """
+
+    def __init__(self, prism_base_url: str, prefer: Optional[Mapping[str, str]] = None):
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        relay = self
+        self.exchanges: list = []
+        self.prefer = prefer or {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                form = dict(urllib.parse.parse_qsl(body.decode())) if body else {}
+                query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                to = form.get("To") or query.get("To")
+                chosen = relay.prefer.get(to) if to else None
+                if chosen:
+                    headers["Prefer"] = chosen
+                request = urllib.request.Request(prism_base_url + self.path, data=body, headers=headers,
+                                                 method=self.command)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        status, answer_headers, payload = answer.status, answer.headers, answer.read()
+                except urllib.error.HTTPError as error:
+                    status, answer_headers, payload = error.code, error.headers, error.read()
+                raw = answer_headers.get("sl-violations")
+                relay.exchanges.append(Exchange(self.command, self.path, query, form, chosen, status,
+                                                json.loads(raw) if raw else [], None))
+                self.send_response(status)
+                for name in ("Content-Type",):
+                    if answer_headers.get(name):
+                        self.send_header(name, answer_headers.get(name))
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def assert_no_request_violations(self) -> None:
+        assert self.exchanges, "no request reached Prism"
+        bad = [(e.method, e.url, e.request_violations) for e in self.exchanges if e.request_violations]
+        assert not bad, f"Prism found requests that do not match Twilio's spec: {bad}"
