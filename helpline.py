@@ -11,7 +11,8 @@ import click
 
 from commands import db as db_commands
 from commands import demo as demo_commands
-from commands import district, officers, sms, tickets
+from commands import district, jobs, officers, sms, tickets
+from commands import records
 from commands.common import App, default_actor
 
 
@@ -84,7 +85,9 @@ for command in (
     tickets.log_cmd, tickets.assign_cmd, tickets.unassign_cmd, tickets.resolve_cmd, tickets.verify_cmd,
     tickets.reopen_cmd, tickets.reject_cmd, tickets.note_cmd, tickets.show_cmd, tickets.find_cmd,
     tickets.list_cmd,
-    officers.officer_group, sms.sms_group, sms.templates_group, db_commands.db_group, demo_commands.demo_cmd,
+    officers.officer_group, sms.sms_group, sms.templates_group, jobs.jobs_group, jobs.scheduler_cmd,
+    db_commands.db_group, demo_commands.demo_cmd,
+    records.import_cmd, records.import_json_cmd, records.report_cmd, records.stats_cmd, records.export_cmd,
 ):
     cli.add_command(command)
 

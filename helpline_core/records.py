@@ -55,10 +55,10 @@ def csv_safe(value):
 
 
 def write_csv(stream, records, fields):
-    """Write ``records`` (dicts) to ``stream`` as RFC 4180 CSV with a header row, cells neutralised."""
+    """Write ``records`` (dicts) to ``stream`` as RFC 4180 CSV (CRLF) with a header row, cells neutralised."""
     import csv
 
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = csv.writer(stream, lineterminator="\r\n")  # RFC 4180; with "\n" a bare "\r" in a cell goes unquoted
     writer.writerow(fields)
     for record in records:
         writer.writerow([csv_safe(record.get(f)) for f in fields])

@@ -63,6 +63,11 @@ def _apply(tickets_table, ticket, event, **fields):
     return Document(updated, doc_id=ticket.doc_id)
 
 
+def _fresh(db, ticket):
+    """:returns: the stored ticket again (with the message summary ``notify`` just added)."""
+    return db.table("tickets").get(doc_id=ticket.doc_id)
+
+
 def _need_text(value, what):
     text = " ".join(str(value or "").split())
     if not text:
@@ -123,7 +128,7 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
             event = _event("call", actor, now, description)
             ticket = _apply(tickets, ticket, event, calls=ticket["calls"] + 1)
             notify.ticket_event(db, config, ticket, "call", now)
-            return ticket, True
+            return _fresh(db, ticket), True
 
     earlier = [(t["serial"], t["id"]) for t in same_caller if t["status"] in FINAL]
     if e164:
@@ -180,7 +185,7 @@ def assign(db, config, ticket_id, officer_id=None, *, actor, now):
     ticket = _apply(tickets, ticket, _event("assign", actor, now, note), status=ASSIGNED,
                     officer=officer["officer_id"])
     notify.ticket_event(db, config, ticket, "assign", now)
-    return ticket
+    return _fresh(db, ticket)
 
 
 def unassign(db, config, ticket_id, *, actor, now, note=None):
@@ -202,7 +207,7 @@ def resolve(db, config, ticket_id, *, note, actor, now, by=None):
     ticket = _apply(db.table("tickets"), ticket, _event("resolve", actor, now, note), status=RESOLVED,
                     resolved_at=to_iso(now), resolved_by=by)
     notify.ticket_event(db, config, ticket, "resolve", now)
-    return ticket
+    return _fresh(db, ticket)
 
 
 def _reopen(db, config, ticket, event, now):
@@ -213,7 +218,7 @@ def _reopen(db, config, ticket, event, now):
                     resolved_at=None, resolved_by=None,
                     due_at=to_iso(due_at(config, ticket["category"], now)))
     notify.ticket_event(db, config, ticket, "reopen", now)
-    return ticket
+    return _fresh(db, ticket)
 
 
 def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None):
@@ -236,7 +241,7 @@ def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None):
         ticket = _apply(db.table("tickets"), ticket, _event("verify", verifier, now, note or "confirmed by caller"),
                         status=CLOSED, closed_at=stamp, final_at=stamp)
         notify.ticket_event(db, config, ticket, "close", now)
-        return ticket
+        return _fresh(db, ticket)
     return _reopen(db, config, ticket, _event("verify", verifier, now, note or "caller says not solved"), now)
 
 

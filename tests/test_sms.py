@@ -75,7 +75,7 @@ def test_quiet_hours_cross_midnight_in_district_time_whatever_the_server_zone(mo
         assert quiet_until(ist(13, 0), IST, "12:00", "14:00") == ist(14, 0)  # a window inside one day
         assert quiet_until(ist(13, 0), IST, "08:00", "08:00") is None  # start == end: none
     finally:
-        monkeypatch.delenv("TZ")
+        monkeypatch.undo()
         time.tzset()
 
 

@@ -1,0 +1,177 @@
+"""What each scheduled job does. Every task is idempotent: running a slot twice queues nothing
+twice (outbox keys are unique), and each writes the store once per run, not once per ticket.
+
+Each task is ``f(store, config, *, now, day, settings, gateway_factory) -> counts`` where ``now``
+is the run's clock (aware UTC), ``day`` the local date a daily job covers, and ``counts`` a small
+dict for ``jobs.log``.
+"""
+
+from datetime import timedelta
+
+from .clock import from_iso, to_iso
+from .notify import category_word
+from .outbox import queue_message
+from .tickets import ASSIGNED, OPEN, is_overdue
+
+
+def _gateway(config, store, gateway_factory):
+    from .gateways import make_gateway
+
+    return (gateway_factory or make_gateway)(config, store.data_dir)
+
+
+def send_task(store, config, *, now, gateway_factory=None, **_):
+    from .sending import send_outbox
+
+    report = send_outbox(store, config, _gateway(config, store, gateway_factory), now)
+    return {"sent": len(report.sent), "held": len(report.held), "failed": len(report.failed),
+            "retrying": len(report.retrying), "unknown": len(report.unknown)}
+
+
+def sync_task(store, config, *, now, gateway_factory=None, **_):
+    from .sending import sync_outbox
+
+    return sync_outbox(store, config, _gateway(config, store, gateway_factory), now)
+
+
+def archive_task(store, config, *, now, **_):
+    from .archive import archive_final_tickets
+
+    return {"archived": archive_final_tickets(store, config, now)}
+
+
+def _age(opened_at, now):
+    hours = (now - from_iso(opened_at)).total_seconds() / 3600
+    return f"{int(hours // 24)}d" if hours >= 48 else f"{int(hours)}h"
+
+
+def _fit_digest(context, lang, budget, oldest):
+    """Put as many of the ``oldest`` tickets in the digest as its segment budget allows."""
+    from .sms_templates import render
+
+    for count in range(min(len(oldest), 5), -1, -1):
+        trial = dict(context, oldest=oldest[:count])
+        if render("officer_digest", lang, trial)[2] <= budget or count == 0:
+            return trial
+    return context
+
+
+def _supervisors_for(officers, area):
+    active = [o for o in officers if o["active"] and o["role"] == "supervisor"]
+    return [o for o in active if area in o["areas"]] or active
+
+
+def digest_task(store, config, *, now, day, **_):
+    """Morning digests: one SMS per active officer with assigned work; supervisors get the overdue
+    tickets of their areas. Counts, the oldest few (as many as the budget allows) and the number
+    of tickets assigned since the officer's previous digest."""
+    from .sms_templates import budget_for
+
+    budget = budget_for(config, "officer_digest", "en")
+    queued = 0
+    with store.transaction() as db:
+        live = [t for t in db.table("tickets").all() if t["status"] in (OPEN, ASSIGNED)]
+        officers = db.table("officers").all()
+        for officer in officers:
+            if not officer["active"] or officer.get("phone_type") == "landline":
+                continue
+            if officer["role"] == "officer":
+                mine = [t for t in live if t["officer"] == officer["officer_id"]]
+                shown = mine
+            elif officer["role"] == "supervisor":
+                mine = [t for t in live if t["area"] in officer["areas"]]
+                shown = [t for t in mine if is_overdue(t, now)]
+                if not shown:
+                    continue
+            else:
+                continue
+            if not mine:
+                continue
+            since = from_iso(officer.get("last_digest_at")) if officer.get("last_digest_at") else None
+            new = [t for t in mine if since is None or any(
+                e["type"] == "assign" and from_iso(e["at"]) > since for e in t["history"])]
+            oldest = [{"id": t["id"], "category": category_word(t["category"], officer["lang"]), "area": t["area"],
+                       "age": _age(t["opened_at"], now)} for t in sorted(shown, key=lambda t: t["opened_at"])]
+            context = {"district": config.district_name, "date": day.isoformat(), "open_count": len(mine),
+                       "overdue_count": sum(is_overdue(t, now) for t in mine), "new_count": len(new)}
+            context = _fit_digest(context, officer["lang"], budget, oldest)
+            record = queue_message(db, now, key=f"digest:{day.isoformat()}:{officer['officer_id']}:{officer['phone']}",
+                                   recipient=officer["phone"], audience=officer["role"], template="officer_digest",
+                                   lang=officer["lang"], context=context, officer_id=officer["officer_id"])
+            if record:
+                queued += 1
+                db.table("officers").update({"last_digest_at": to_iso(now)}, doc_ids=[officer.doc_id])
+    return {"digests": queued}
+
+
+def escalate_task(store, config, *, now, settings, **_):
+    """Escalate tickets past their SLA: level 1 texts the assigned officer (the supervisor when
+    nobody is assigned), level 2 (``escalation_level2_after_hours`` later) the area's supervisor;
+    unassigned tickets older than ``unassigned_escalation_after_hours`` go to the supervisor.
+    Each level is a history event and is sent once per SLA period (reopening starts a new one)."""
+    from .tickets import _apply, _event
+
+    level2 = timedelta(hours=settings["escalation_level2_after_hours"])
+    unassigned_after = timedelta(hours=settings["unassigned_escalation_after_hours"])
+    counts = {"level1": 0, "level2": 0, "unassigned": 0}
+    with store.transaction() as db:
+        tickets = db.table("tickets")
+        officers = db.table("officers").all()
+        by_id = {o["officer_id"]: o for o in officers}
+        for ticket in tickets.all():
+            if ticket["status"] not in (OPEN, ASSIGNED):
+                continue
+            done = dict(ticket.get("escalations") or {})
+            due = from_iso(ticket["due_at"]) if ticket.get("due_at") else None
+            steps = []
+            if due and now > due and done.get("1") != ticket["due_at"]:
+                steps.append(("1", ticket["due_at"]))
+            if due and now > due + level2 and done.get("2") != ticket["due_at"] and \
+                    (done.get("1") == ticket["due_at"] or steps):
+                steps.append(("2", ticket["due_at"]))
+            if ticket["status"] == OPEN and now > from_iso(ticket["opened_at"]) + unassigned_after \
+                    and done.get("unassigned") != ticket["opened_at"]:
+                steps.append(("unassigned", ticket["opened_at"]))
+            for level, mark in steps:
+                officer = by_id.get(ticket["officer"]) if ticket["officer"] else None
+                if level == "1" and officer and officer["active"]:
+                    recipients = [officer]
+                else:
+                    recipients = _supervisors_for(officers, ticket["area"])
+                done[level] = mark
+                note = f"level {level}: to {', '.join(r['officer_id'] for r in recipients) or 'nobody (no supervisor)'}"
+                ticket = _apply(tickets, ticket, _event("escalate", "scheduler", now, note), escalations=done)
+                sequence = len(ticket["history"]) - 1
+                overdue_hours = int((now - due).total_seconds() // 3600) if due and now > due else 0
+                for recipient in recipients:
+                    if recipient.get("phone_type") == "landline":
+                        continue
+                    queue_message(
+                        db, now, key=f"{ticket['id']}:escalation:{sequence}:{recipient['phone']}",
+                        recipient=recipient["phone"], audience=recipient["role"], template="escalation",
+                        lang=recipient["lang"], ticket_id=ticket["id"], officer_id=recipient["officer_id"],
+                        ignore_quiet_hours=True,
+                        context={"district": config.district_name, "ticket_id": ticket["id"],
+                                 "category": category_word(ticket["category"], recipient["lang"]),
+                                 "area": ticket["area"], "level": "U" if level == "unassigned" else level,
+                                 "overdue_hours": overdue_hours,
+                                 "officer_name": officer["name"] if officer else ""})
+                counts["level1" if level == "1" else "level2" if level == "2" else "unassigned"] += 1
+    return counts
+
+
+def verification_task(store, config, *, now, day, sample=None, seed=None, **_):
+    """Write the nightly verification list for local date ``day`` (CSV and HTML)."""
+    from .verification import build_verification_list, write_verification_list
+
+    if sample and seed is None:
+        seed = day.toordinal()  # a rerun of the same night draws the same sample
+    listing = build_verification_list(store.snapshot(), config, day, sample=sample, seed=seed)
+    write_verification_list(store.data_dir, listing)
+    unassigned = sum(len(g["rows"]) for g in listing["groups"] if g["verifier"] is None)
+    return {"tickets": listing["total"], "verifiers": sum(g["verifier"] is not None for g in listing["groups"]),
+            "unassigned": unassigned}
+
+
+TASKS = {"send": send_task, "sync": sync_task, "archive": archive_task, "digest": digest_task,
+         "escalate": escalate_task, "verification-list": verification_task}

@@ -1,0 +1,286 @@
+"""The nightly verification list: resolved tickets for the verifiers to call back.
+
+``build_verification_list`` picks the tickets and shares them among the active verifiers;
+``write_verification_list`` writes ``verification/YYYY-MM-DD.csv`` and ``.html`` (a printable
+page) in the data directory. Plain functions, no click: ``helpline jobs verification-list``
+calls them.
+
+Which tickets: every live ticket with status ``resolved`` whose ``resolved_at`` falls on the
+local ``day`` (the district's zone, whatever the server's), plus older resolved tickets still
+waiting for their cross-check. Tickets resolved after the day are left for a later list.
+
+Who calls whom: each ticket goes to an active verifier (role ``verifier``) who is not the
+officer who resolved it, preferring verifiers whose areas include the ticket's area, and among
+those the one with the fewest tickets so far (ties: the smaller officer ID). Tickets go out in
+serial order, so the split is deterministic and balanced. A ticket nobody may verify is still
+listed, in an "unassigned" group.
+
+Privacy: a counselling ticket's description ("what was asked") and resolution note are never put
+on the list.
+
+jinja2 is imported only by ``write_verification_list`` (0.05 s): importing this module is cheap.
+"""
+
+from datetime import date, datetime
+
+from .clock import from_iso, local_day_bounds, local_text
+
+FOLDER = "verification"
+TEMPLATE = "verification.html"
+PRIVATE_CATEGORIES = ("counselling",)  # their description never goes on a list
+UNASSIGNED = "(unassigned)"  # the CSV's verifier cell for tickets no verifier may take
+
+# (row key, column heading): the order of the CSV columns after ``verifier`` and of the HTML table
+COLUMNS = (
+    ("ticket_id", "Ticket"),
+    ("caller_name", "Caller"),
+    ("phone", "Phone"),
+    ("area", "Area"),
+    ("category", "Category"),
+    ("asked", "What was asked"),
+    ("resolution_note", "Resolution note"),
+    ("officer", "Officer"),
+    ("resolved_local", "Resolved (local)"),
+    ("sms_resolved", "'Resolved' SMS"),
+    ("outcome", "Outcome"),
+    ("verifier_note", "Verifier's note"),
+)
+CSV_FIELDS = ("verifier",) + tuple(key for key, _ in COLUMNS)
+
+# outbox state of the caller's "resolved" text -> the words on the list
+SMS_WORDS = {
+    "delivered": "delivered",
+    "sent": "sent",
+    "undelivered": "undelivered: caller not reached",
+    "failed": "undelivered: caller not reached",
+    "queued": "not sent yet",
+    "held": "not sent yet",
+    "sending": "sending: outcome not known yet",
+    "unknown": "sending: outcome not known yet",
+    "cancelled": "cancelled: not sent",
+}
+NO_TEXT = "no text"
+
+
+def build_verification_list(db, config, day, *, sample=None, seed=None):
+    """Select the tickets to cross-check for local date ``day`` and share them among the verifiers.
+
+    :param db: a TinyDB over the live data (``Store.snapshot()``, or inside ``Store.transaction``);
+        only read, never changed.
+    :param config: the district ``Config``; ``config.tz`` decides the day's boundaries.
+    :param day: a ``datetime.date`` in the district's zone (a ``datetime`` is refused).
+    :param sample: at most this many tickets per verifier (an int >= 1), or None for all of them.
+        Which ones is chosen with ``random.Random(seed)``; a group keeps its serial order.
+    :param seed: the seed for ``sample`` (any value ``random.Random`` takes); the same data, day,
+        sample and seed always give the same list. None: a different sample each run.
+    :returns: a dict::
+
+            {"day": date,
+             "generated_for": {"district_code": "SXR", "district_name": "Srinagar",
+                               "timezone": "Asia/Kolkata"},
+             "groups": [{"verifier": officer dict without history | None,
+                         "rows": [row, ...],       # by serial
+                         "selected": int}, ...],   # tickets given to this group before sampling
+             "total": int,           # rows on the list (after sampling)
+             "waiting_older": int,   # of those, resolved before ``day`` and still waiting
+             "selected": int}        # tickets that matched, before sampling
+
+        Groups: verifiers with at least one ticket, by officer ID, then the unassigned group
+        (``verifier`` None) when some ticket has no eligible verifier. ``row`` is::
+
+            {"ticket_id", "caller_name", "phone" (E.164 or ""), "area", "category",
+             "asked" (the description; "" for counselling), "resolution_note" (note of the last
+             "resolve" event), "officer" ("rafiq (Rafiq Ahmad)", the resolving officer),
+             "resolved_local" ("YYYY-MM-DD HH:MM" in the district's zone),
+             "sms_resolved" (see ``sms_state``), "outcome": "", "verifier_note": "",
+             "serial": int, "waiting": bool (resolved before ``day``)}
+
+    :raises TypeError: ``day`` is not a date.
+    :raises InvalidValue: ``sample`` is not a whole number >= 1.
+    """
+    import random
+
+    if not isinstance(day, date) or isinstance(day, datetime):
+        raise TypeError(f"day must be a datetime.date, not {type(day).__name__}")
+    if sample is not None:
+        from .errors import InvalidValue
+
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+            raise InvalidValue(f"--sample must be a whole number of at least 1, not {sample!r}.")
+
+    start, end = local_day_bounds(day, config.tz)  # aware UTC: [start, end) is the local day
+    picked = []
+    for ticket in db.table("tickets").all():
+        if ticket.get("status") != "resolved" or not ticket.get("resolved_at"):
+            continue
+        resolved_at = from_iso(ticket["resolved_at"])
+        if resolved_at >= end:
+            continue  # resolved after the day: a later list has it
+        picked.append((ticket, resolved_at < start))
+    picked.sort(key=lambda pair: pair[0]["serial"])
+
+    all_officers = {o["officer_id"]: o for o in db.table("officers").all()}
+    verifiers = sorted((o for o in all_officers.values() if o.get("active") and o.get("role") == "verifier"),
+                       key=lambda o: o["officer_id"])
+    loads = {v["officer_id"]: 0 for v in verifiers}
+    grouped = {}  # officer id or None -> rows
+    for ticket, waiting in picked:
+        verifier = _choose_verifier(ticket, verifiers, loads)
+        key = verifier["officer_id"] if verifier else None
+        if verifier:
+            loads[key] += 1
+        grouped.setdefault(key, []).append(_row(ticket, config, all_officers, waiting))
+
+    rng = random.Random(seed)
+    groups = []
+    order = sorted(k for k in grouped if k is not None) + ([None] if None in grouped else [])
+    for key in order:
+        rows = grouped[key]
+        selected = len(rows)
+        if sample is not None and len(rows) > sample:
+            keep = sorted(rng.sample(range(len(rows)), sample))
+            rows = [rows[i] for i in keep]
+        officer = _public_officer(all_officers[key]) if key is not None else None
+        groups.append({"verifier": officer, "rows": rows, "selected": selected})
+
+    return {
+        "day": day,
+        "generated_for": {"district_code": config.district_code, "district_name": config.district_name,
+                          "timezone": config.timezone_name},
+        "groups": groups,
+        "total": sum(len(g["rows"]) for g in groups),
+        "waiting_older": sum(1 for g in groups for r in g["rows"] if r["waiting"]),
+        "selected": len(picked),
+    }
+
+
+def _choose_verifier(ticket, verifiers, loads):
+    """The least-loaded eligible verifier (area match preferred), or None when nobody may verify."""
+    resolver = str(ticket.get("resolved_by") or "").casefold()
+    eligible = [v for v in verifiers if v["officer_id"].casefold() != resolver]
+    if not eligible:
+        return None
+    local = [v for v in eligible if ticket.get("area") in (v.get("areas") or ())]
+    pool = local or eligible
+    return min(pool, key=lambda v: (loads[v["officer_id"]], v["officer_id"]))
+
+
+def _public_officer(officer):
+    return {k: v for k, v in officer.items() if k != "history"}
+
+
+def _row(ticket, config, officers, waiting):
+    resolver = ticket.get("resolved_by")
+    if resolver and resolver in officers and officers[resolver].get("name"):
+        officer = f"{resolver} ({officers[resolver]['name']})"
+    else:
+        officer = resolver or ""
+    notes = [e.get("note") for e in ticket.get("history", []) if e.get("type") == "resolve"]
+    private = str(ticket.get("category", "")).casefold() in PRIVATE_CATEGORIES
+    return {
+        "ticket_id": ticket["id"],
+        "caller_name": ticket.get("caller_name") or "",
+        "phone": ticket.get("phone") or "",
+        "area": ticket.get("area") or "",
+        "category": ticket.get("category") or "",
+        "asked": "" if private else (ticket.get("description") or ""),
+        "resolution_note": "" if private else ((notes[-1] or "") if notes else ""),
+        "officer": officer,
+        "resolved_local": local_text(ticket.get("resolved_at"), config.tz),
+        "sms_resolved": sms_state(ticket),
+        "outcome": "",
+        "verifier_note": "",
+        "serial": ticket["serial"],
+        "waiting": waiting,
+    }
+
+
+def sms_state(ticket):
+    """:returns: in plain words, the state of the ticket's latest caller text for the ``resolved``
+    event (the ``ticket["messages"]`` summary, keys ``ID:resolved:SEQUENCE:PHONE``): ``delivered``,
+    ``sent``, ``undelivered: caller not reached`` (undelivered or failed), ``not sent yet`` (queued
+    or held), ``sending: outcome not known yet``, ``cancelled: not sent``; ``no text`` when none
+    was queued (landline, no number, opted out before)."""
+    latest, latest_sequence = None, None
+    for key, state in (ticket.get("messages") or {}).items():
+        parts = key.split(":", 3)
+        if len(parts) < 3 or parts[1] != "resolved":
+            continue
+        try:
+            sequence = int(parts[2])
+        except ValueError:
+            sequence = -1
+        if latest_sequence is None or sequence >= latest_sequence:
+            latest, latest_sequence = state, sequence
+    if latest is None:
+        return NO_TEXT
+    return SMS_WORDS.get(latest, str(latest))
+
+
+def write_verification_list(data_dir, listing):
+    """Write the list as ``verification/YYYY-MM-DD.csv`` and ``.html`` in ``data_dir``.
+
+    Both files are replaced atomically (``store.atomic_write``), mode 0600: they hold callers'
+    numbers; the folder is created 0700. Writing the same listing again gives the same bytes.
+
+    CSV (UTF-8, RFC 4180, CRLF line ends): a header row, then one row per ticket: ``verifier`` (officer ID, or
+    ``(unassigned)``) and the columns of ``COLUMNS``; every cell goes through ``records.csv_safe``
+    (a cell starting with ``= + - @``, tab or carriage return gets a leading ``'``).
+
+    HTML: ``templates/verification.html`` rendered by jinja2 with autoescaping, a printable page
+    with one table per verifier and a page break between verifiers.
+
+    :param data_dir: the district's data directory.
+    :param listing: what ``build_verification_list`` returned.
+    :returns: ``(csv_path, html_path)`` as Paths.
+    :raises FileNotFoundError: the template folder is missing (a broken install).
+    :raises OSError: the files cannot be written (the old files, if any, are left as they were).
+    """
+    import csv
+    import io
+    from pathlib import Path
+
+    from .records import csv_safe
+    from .store import atomic_write
+
+    day = listing["day"].isoformat()
+    html = render_html(listing)
+
+    out = io.StringIO()
+    # CRLF (RFC 4180): with "\n" alone the csv module leaves a bare "\r" inside a cell unquoted,
+    # and a spreadsheet would start a new row there, with a cell that csv_safe never saw first
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for group in listing["groups"]:
+        verifier = group["verifier"]["officer_id"] if group["verifier"] else UNASSIGNED
+        for row in group["rows"]:
+            writer.writerow([csv_safe(verifier)] + [csv_safe(row.get(key)) for key in CSV_FIELDS[1:]])
+
+    folder = Path(data_dir) / FOLDER
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    csv_path = folder / f"{day}.csv"
+    html_path = folder / f"{day}.html"
+    atomic_write(csv_path, out.getvalue().encode("utf-8"))
+    atomic_write(html_path, html.encode("utf-8"))
+    return csv_path, html_path
+
+
+def render_html(listing):
+    """:returns: the printable HTML page (str) of ``listing``, rendered from ``templates/verification.html``
+    with autoescaping on (callers' words are text, never markup).
+
+    :raises FileNotFoundError: the template (or its folder) is missing: a broken install.
+    """
+    import jinja2
+
+    from .resources import resource_dir
+
+    folder = resource_dir("templates")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    try:
+        template = env.get_template(TEMPLATE)
+    except jinja2.TemplateNotFound:
+        raise FileNotFoundError(f"helpline's template {TEMPLATE} is missing from {folder}; "
+                                f"reinstall with 'pip install .'") from None
+    return template.render(listing=listing, columns=COLUMNS)
