@@ -6,7 +6,7 @@ are rendered later from the snapshot, so the operator's commands stay fast.
 """
 
 from .clock import local_text
-from .outbox import queue_message
+from .outbox import note_on_ticket, queue_message
 
 # ticket history event -> caller template
 CALLER_EVENTS = {"opened": "logged", "call": "followup", "assign": "assigned", "resolve": "resolved",
@@ -55,16 +55,18 @@ def officer_context(config, ticket, officer):
     }
 
 
-def ticket_event(db, config, ticket, kind, now):
-    """Queue the texts that the ticket's newest history event calls for.
+def ticket_event(db, config, ticket, kind, now, sequence=None):
+    """Queue the texts that one of the ticket's history events calls for.
 
     :param kind: the event as the lifecycle names it: ``opened``, ``call``, ``assign``, ``resolve``,
         ``reopen`` (also a not-solved verification) or ``close``.
+    :param sequence: the event's index in the history (default: the newest event); part of each
+        message's key, so one event is never texted twice.
     :returns: the outbox records queued (possibly none: landline, no phone, opted out).
     """
     from .routing import get_officer
 
-    sequence = len(ticket["history"]) - 1
+    sequence = len(ticket["history"]) - 1 if sequence is None else sequence
     officer = get_officer(db, ticket["officer"]) if ticket.get("officer") else None
     queued = []
     template = CALLER_EVENTS.get(kind)
@@ -72,10 +74,12 @@ def ticket_event(db, config, ticket, kind, now):
         queued.append(queue_message(
             db, now, key=f"{ticket['id']}:{template}:{sequence}:{ticket['phone']}", recipient=ticket["phone"],
             audience="caller", template=template, lang=ticket["language"], ticket_id=ticket["id"],
-            context=caller_context(config, ticket, officer)))
+            context=caller_context(config, ticket, officer), note=False))
     if kind == "assign" and officer and officer.get("phone_type") != "landline":
         queued.append(queue_message(
             db, now, key=f"{ticket['id']}:officer_assigned:{sequence}:{officer['phone']}", recipient=officer["phone"],
             audience="officer", template="officer_assigned", lang=officer["lang"], ticket_id=ticket["id"],
-            officer_id=officer["officer_id"], context=officer_context(config, ticket, officer)))
-    return [q for q in queued if q is not None]
+            officer_id=officer["officer_id"], context=officer_context(config, ticket, officer), note=False))
+    queued = [q for q in queued if q is not None]
+    note_on_ticket(db, *queued)
+    return queued

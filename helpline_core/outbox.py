@@ -36,15 +36,18 @@ SMS_DIR = "sms"
 
 
 def queue_message(db, now, *, key, recipient, audience, template, lang, context, ticket_id=None, officer_id=None,
-                  ignore_quiet_hours=False):
+                  ignore_quiet_hours=False, note=True):
     """Add a message to the outbox unless its key was queued before (the same event never twice).
 
     :param now: aware UTC. :param context: the snapshot the template renders from (strings, numbers,
-        lists of dicts). :returns: the record, or None when the key exists already.
+        lists of dicts). :param note: add it to the ticket's message summary now (``notify`` does
+        that once for all the texts of one event instead).
+    :returns: the record, or None when the key exists already.
     """
+    from .store import raw_documents
+
     table = db.table("outbox")
-    raw = table._read_table()  # plain dicts: checking the key must not build a Document per message
-    if any(doc.get("key") == key for doc in raw.values()):
+    if any(doc.get("key") == key for doc in raw_documents(db, "outbox")):
         return None
     if ticket_id is not None and key in (db.table("tickets").get(doc_id=_serial(ticket_id)) or {}).get("messages", {}):
         return None
@@ -58,7 +61,8 @@ def queue_message(db, now, *, key, recipient, audience, template, lang, context,
         "ignore_quiet_hours": ignore_quiet_hours,
     }
     table.insert(record)
-    note_on_ticket(db, record)
+    if note:
+        note_on_ticket(db, record)
     return record
 
 
@@ -66,17 +70,20 @@ def _serial(ticket_id):
     return int(ticket_id.split("-")[-1][:-1])
 
 
-def note_on_ticket(db, record):
-    """Keep the ticket's ``messages`` summary ({key: state}) in step with ``record`` (live tickets only)."""
-    if not record.get("ticket_id"):
+def note_on_ticket(db, *records):
+    """Keep a ticket's ``messages`` summary ({key: state}) in step with ``records`` (all of one
+    ticket; live tickets only), in one update."""
+    records = [r for r in records if r and r.get("ticket_id")]
+    if not records:
         return
     tickets = db.table("tickets")
-    serial = _serial(record["ticket_id"])
+    serial = _serial(records[0]["ticket_id"])
     ticket = tickets.get(doc_id=serial)
     if ticket is None:
         return
     messages = dict(ticket.get("messages") or {})
-    messages[record["key"]] = record["state"]
+    for record in records:
+        messages[record["key"]] = record["state"]
     tickets.update({"messages": messages}, doc_ids=[serial])
 
 

@@ -20,8 +20,10 @@ def get_officer(db, officer_id):
 
 def open_counts(db):
     """:returns: {officer id: number of tickets assigned to them and not yet resolved}."""
+    from .store import raw_documents
+
     counts = {}
-    for t in db.table("tickets").all():
+    for t in raw_documents(db, "tickets"):
         if t["status"] == "assigned" and t["officer"]:
             counts[t["officer"]] = counts.get(t["officer"], 0) + 1
     return counts

@@ -118,9 +118,11 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
     language = config.language(language or "en")
     caller_name = " ".join(str(caller_name).split()) or None if caller_name else None
     description = str(description).strip() or None if description else None
+    from .store import raw_documents
+
     tickets = db.table("tickets")
-    Ticket = Query()
-    same_caller = tickets.search((Ticket.phone == e164) & (Ticket.category == category)) if e164 else []
+    same_caller = [tickets.get(doc_id=t["serial"]) for t in raw_documents(db, "tickets")
+                   if e164 and t["phone"] == e164 and t["category"] == category]
     if not force_new:
         active = [t for t in same_caller if t["status"] not in FINAL]
         if active:
@@ -149,14 +151,16 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
     blocked = db.table("phones").get(Query().phone == e164) if e164 else None
     if blocked:
         ticket["sms_blocked"] = blocked["blocked"]
+    officer = routing.pick_officer(db, area, category)
+    if officer:  # routed before the insert: one write of the table instead of two
+        ticket["status"], ticket["officer"] = ASSIGNED, officer["officer_id"]
+        ticket["history"].append(_event("assign", actor, now, "routed automatically", changes={
+            "status": [OPEN, ASSIGNED], "officer": [None, officer["officer_id"]]}))
     tickets.insert(Document(ticket, doc_id=serial))
     ticket = tickets.get(doc_id=serial)
-    notify.ticket_event(db, config, ticket, "opened", now)
-    officer = routing.pick_officer(db, area, category)
+    notify.ticket_event(db, config, ticket, "opened", now, sequence=0)
     if officer:
-        ticket = _apply(tickets, ticket, _event("assign", actor, now, "routed automatically"),
-                        status=ASSIGNED, officer=officer["officer_id"])
-        notify.ticket_event(db, config, ticket, "assign", now)
+        notify.ticket_event(db, config, ticket, "assign", now, sequence=1)
     return tickets.get(doc_id=serial), False
 
 
