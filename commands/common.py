@@ -16,8 +16,10 @@ class App:
     """
 
     def __init__(self, data_dir, actor):
+        from helpline_core.names import clean_text
+
         self.data_dir = data_dir
-        self.actor = actor
+        self.actor = clean_text(actor) or "operator"
 
     @cached_property
     def config(self):
@@ -60,7 +62,7 @@ class TicketIdType(click.ParamType):
 
         compact = re.sub(r"[\s\-_./]", "", str(value)).upper()
         digits = compact.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-        if len(digits) < 2 or not digits.isdigit():
+        if not re.fullmatch(r"[0-9]{2,12}", digits):
             self.fail(f"'{value}' is not a ticket ID (like SXR-10429).", param, ctx)
         if not is_valid_number(digits):
             self.fail(f"'{value}' has a wrong check digit: the ID was probably mistyped.", param, ctx)
@@ -86,6 +88,10 @@ TICKET = TicketIdType()
 PHONE = PhoneType()
 
 
+def _terminal():
+    return sys.stdin is not None and not sys.stdin.closed and sys.stdin.isatty()
+
+
 def need(value, option, prompt, check=None, param_type=None):
     """Return ``value``, or prompt for it on a terminal; with no terminal fail as a usage error.
 
@@ -93,12 +99,12 @@ def need(value, option, prompt, check=None, param_type=None):
     :param param_type: a click type the answer is converted with (asks again when it fails).
     """
     if param_type is not None and value in (None, ""):
-        if not sys.stdin.isatty():
+        if not _terminal():
             raise click.UsageError(f"Missing option '{option}' (no terminal to ask on).")
         return click.prompt(prompt, type=param_type)
     if value not in (None, ""):
         return value
-    if not sys.stdin.isatty():
+    if not _terminal():
         raise click.UsageError(f"Missing option '{option}' (no terminal to ask on).")
 
     def proc(answer):

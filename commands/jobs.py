@@ -31,7 +31,7 @@ def _print_result(job, slot, outcome, detail):
     elif outcome == "skipped":
         click.echo(f"{job} {slot}: skipped, {detail}")
     else:
-        click.echo(f"{job} {slot}: FAILED {detail}", err=True)
+        click.echo(f"{job} {slot}: FAILED {detail}")
 
 
 def _run_one(app, job, day, as_of, **options):

@@ -1,8 +1,10 @@
 """``helpline sms ...`` and ``helpline templates check``: the outbox and its texts."""
 
+import os
+
 import click
 
-from .common import PHONE, json_option, pass_app, print_json
+from .common import PHONE, TICKET, json_option, pass_app, print_json
 
 STATES = click.Choice(["queued", "held", "sending", "unknown", "sent", "delivered", "undelivered", "failed",
                        "cancelled"])
@@ -102,7 +104,7 @@ def _message_view(record):
 
 @sms_group.command("list")
 @click.option("--state", "states", multiple=True, type=STATES, help="Repeatable.")
-@click.option("--ticket", "ticket_id", help="Only this ticket's messages.")
+@click.option("--ticket", "ticket_id", type=TICKET, help="Only this ticket's messages.")
 @click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="How far back to look.")
 @json_option
 @pass_app
@@ -204,11 +206,18 @@ def test_cmd(app, phone, lang):
     from helpline_core.sending import send_outbox
 
     now = app.now()
-    key = f"test:{to_iso(now)}:{phone}"
+    key = f"test:{to_iso(now)}:{os.getpid()}:{phone}"
     with app.store.transaction() as db:
         queue_message(db, now, key=key, recipient=phone, audience="operator", template="test", lang=lang,
                       context={"district": app.config.district_name})
-    report = send_outbox(app.store, app.config, gateway_for(app), now, only_key=key)
+    from helpline_core.errors import JobBusy
+    from helpline_core.outbox import cancel_message
+
+    try:
+        report = send_outbox(app.store, app.config, gateway_for(app), now, only_key=key)
+    except JobBusy:
+        cancel_message(app.store, app.config, key, now, reason="not sent: another sms send was running")
+        raise
     if report.sent:
         click.echo(f"Test text sent to {phone} ({key}).")
     else:

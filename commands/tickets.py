@@ -136,13 +136,13 @@ def resolve_cmd(app, ticket_id, note, by, as_json):
 
 @click.command("verify")
 @ticket_argument()
-@click.option("--confirmed", "outcome", flag_value="confirmed", help="The caller confirms it is solved: close it.")
-@click.option("--not-solved", "outcome", flag_value="not-solved", help="The caller says it is not solved: reopen it.")
+@click.option("--confirmed", is_flag=True, help="The caller confirms it is solved: close it.")
+@click.option("--not-solved", is_flag=True, help="The caller says it is not solved: reopen it.")
 @click.option("--note", help="What the caller said.")
 @click.option("--by", help="The verifier (default: --as); never the officer who resolved it.")
 @json_option
 @pass_app
-def verify_cmd(app, ticket_id, outcome, note, by, as_json):
+def verify_cmd(app, ticket_id, confirmed, not_solved, note, by, as_json):
     """Record the cross-check with the caller of a resolved ticket.
 
     \b
@@ -152,11 +152,11 @@ def verify_cmd(app, ticket_id, outcome, note, by, as_json):
     """
     from helpline_core import tickets
 
-    if outcome is None:
-        raise click.UsageError("say --confirmed or --not-solved.")
+    if confirmed == not_solved:
+        raise click.UsageError("say either --confirmed or --not-solved.")
     now = app.now()
     with app.store.transaction() as db:
-        ticket = tickets.verify(db, app.config, ticket_id, confirmed=outcome == "confirmed", note=note, by=by,
+        ticket = tickets.verify(db, app.config, ticket_id, confirmed=confirmed, note=note, by=by,
                                 actor=app.actor, now=now)
     message = (f"{ticket['id']} closed (confirmed by caller)." if ticket["status"] == "closed"
                else f"{ticket['id']} reopened ({ticket['status']}{', ' + ticket['officer'] if ticket['officer'] else ''}).")

@@ -32,7 +32,12 @@ def parse_as_of(text, tz):
     moment = datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+        moment + timedelta(days=400), moment - timedelta(days=400)  # jobs look a year either way
+    except OverflowError:
+        raise ValueError(f"{text} is too far from now") from None
+    return moment
 
 
 def local_iso(text, tz):

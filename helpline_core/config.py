@@ -51,17 +51,37 @@ class Config:
             self.district_code = district["code"]
             self.district_name = district["name"]
         except KeyError as missing:
-            raise ConfigError(f"{path} has no district {missing.args[0]}; run 'helpline init --force' to rewrite it.") from None
+            raise ConfigError(f"{path} has no district {missing.args[0]}; add it by hand.") from None
         self.timezone_name = district.get("timezone", DEFAULT_TIMEZONE)
         self.languages = tuple(district.get("languages", LANGUAGES))
-        self.categories = {str(k): float(v) for k, v in raw.get("categories", DEFAULT_CATEGORIES).items()}
-        self.areas = [dict(name=a["name"], alt_names=list(a.get("alt_names", []))) for a in raw.get("areas", [])]
+        self.categories = {str(k): self.number(v, f"categories.{k}") for k, v in
+                           raw.get("categories", DEFAULT_CATEGORIES).items()}
+        try:
+            self.areas = [dict(name=a["name"], alt_names=list(a.get("alt_names", []))) for a in raw.get("areas", [])]
+        except (KeyError, TypeError, AttributeError):
+            raise ConfigError(f"{path}: every [[areas]] entry needs a name.") from None
         store = raw.get("store", {})
-        self.archive_after_days = float(store.get("archive_after_days", 1))
-        self.lock_timeout_seconds = float(store.get("lock_timeout_seconds", 10))
+        self.archive_after_days = self.number(store.get("archive_after_days", 1), "store.archive_after_days")
+        self.lock_timeout_seconds = self.number(store.get("lock_timeout_seconds", 10), "store.lock_timeout_seconds")
         quiet = raw.get("quiet_hours", {})
-        self.quiet_start = quiet.get("start", "21:00")
-        self.quiet_end = quiet.get("end", "08:00")
+        self.quiet_start = self.clock_time(quiet.get("start", "21:00"), "quiet_hours.start")
+        self.quiet_end = self.clock_time(quiet.get("end", "08:00"), "quiet_hours.end")
+
+    def number(self, value, name):
+        """:returns: ``value`` as a float >= 0. :raises ConfigError: naming the setting otherwise."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = -1
+        if not number >= 0 or isinstance(value, bool):
+            raise ConfigError(f"{self.path}: {name} = {value!r} is not a number of 0 or more.")
+        return number
+
+    def clock_time(self, value, name):
+        """:returns: ``value`` if it is a local ``HH:MM``. :raises ConfigError: otherwise."""
+        if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", str(value)):
+            raise ConfigError(f"{self.path}: {name} = {value!r} is not a time like 21:00.")
+        return str(value)
 
     @cached_property
     def tz(self):
@@ -73,8 +93,15 @@ class Config:
             raise ConfigError(f"{self.path}: unknown time zone '{self.timezone_name}'.") from None
 
     def sla_hours(self, category):
-        """:returns: the SLA of ``category`` in hours (float)."""
-        return self.categories[category]
+        """:returns: the SLA of ``category`` in hours (float).
+
+        :raises ConfigError: the category was removed from config.toml while tickets still use it.
+        """
+        try:
+            return self.categories[category]
+        except KeyError:
+            raise ConfigError(f"category '{category}' is used by tickets but missing from [categories] in "
+                              f"{self.path}; add it back with its SLA hours.") from None
 
     def area(self, text):
         """:returns: the canonical area name for ``text`` (case-insensitive, alternative names too).
@@ -119,7 +146,7 @@ def load_config(data_dir):
     except FileNotFoundError:
         raise ConfigError(f"no district in {data_dir}: run 'helpline init --district-code CODE --district-name NAME' first.") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path} is not valid TOML ({e}); fix it by hand or run 'helpline init --force'.") from None
+        raise ConfigError(f"{path} is not valid TOML ({e}); fix it by hand.") from None
     return Config(raw, path)
 
 

@@ -7,83 +7,127 @@ from pathlib import Path
 
 from .clock import to_iso
 from .config import CONFIG_NAME
-from .errors import StoreDamaged
+from .errors import HelplineError, StoreDamaged
 from .store import read_json
+
+TICKET_KEYS = ("id", "serial", "status", "history")
+
+
+def _private(path, problems):
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        problems.append(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
 
 
 def check_store(store):
-    """Read every database and archive file and report what is in them.
+    """Read every file of the data directory (config, live database, archives, SMS day files)
+    and report what is in them.
 
     :returns: ``(problems, facts)``: lists of one-line strings. ``problems`` is empty when all is
         well. Nothing is written.
     """
     problems, facts = [], []
+    config = store.data_dir / CONFIG_NAME
+    if config.exists():
+        from .config import load_config
+
+        try:
+            load_config(store.data_dir).tz
+        except HelplineError as error:
+            problems.append(str(error))
     counts, live_serials, archived_serials = {}, set(), set()
     max_serial, counter = 0, None
-    for path in store.data_files():
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            problems.append(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+    files = store.data_files() + sorted((store.data_dir / "sms").glob("*.json"))
+    for path in files:
         try:
+            _private(path, problems)
             data = read_json(path)
-        except StoreDamaged as e:
-            problems.append(str(e))
+        except (StoreDamaged, OSError) as e:
+            problems.append(str(e) if isinstance(e, StoreDamaged) else f"{path} cannot be read: {e.strerror}")
+            continue
+        if path.parent.name == "sms":
+            if not isinstance(data.get("messages", {}), dict):
+                problems.append(f"{path} is damaged (no table of messages)")
             continue
         if path == store.path:
             meta = data.get("meta", {}).get("1")
-            counter = meta["serial"] if meta else None
-            tickets = data.get("tickets", {}).values()
-            live_serials = {t["serial"] for t in tickets}
-            facts.append(f"{path.name}: {len(live_serials)} live tickets, {len(data.get('officers', {}))} officers, "
-                         f"{path.stat().st_size:,} bytes")
+            counter = meta.get("serial") if isinstance(meta, dict) else None
+            tickets = list(data.get("tickets", {}).values())
+            facts.append(f"{path.name}: {len(tickets)} live tickets, {len(data.get('officers', {}))} officers, "
+                         f"{len(data.get('outbox', {}))} texts waiting, {path.stat().st_size:,} bytes")
         elif path.name.startswith("tickets-"):
-            tickets = data.get("tickets", {}).values()
-            archived_serials |= {t["serial"] for t in tickets}
+            tickets = list(data.get("tickets", {}).values())
         else:
             continue
-        for t in tickets:
-            counts[t["status"]] = counts.get(t["status"], 0) + 1
-            max_serial = max(max_serial, t["serial"])
+        for ticket in tickets:
+            if not isinstance(ticket, dict) or any(k not in ticket for k in TICKET_KEYS):
+                problems.append(f"{path} holds a damaged ticket: {str(ticket)[:60]}")
+                continue
+            (live_serials if path == store.path else archived_serials).add(ticket["serial"])
+            counts[ticket["status"]] = counts.get(ticket["status"], 0) + 1
+            if isinstance(ticket["serial"], int):
+                max_serial = max(max_serial, ticket["serial"])
     if archived_serials:
         facts.append(f"archive: {len(archived_serials)} tickets in {len(store.archived_blocks())} files")
     both = live_serials & archived_serials
     if both:
         facts.append(f"{len(both)} tickets are both live and archived (an archive run was cut short; "
                      f"the live copy counts and the next archive run tidies it)")
-    if counter is not None and counter < max_serial:
+    if config.exists() and (not store.path.exists() or store.path.stat().st_size == 0):
+        problems.append(f"{store.path} is missing or empty but the district is set up: restore it from a backup")
+    elif (counter or 0) < max_serial:
         problems.append(f"ticket counter {counter} is below the highest serial {max_serial}: new IDs could repeat")
     if counts:
         facts.append("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    leftovers = [p for p in store.data_dir.glob(".*.tmp")]
+    for journal in store.data_dir.glob("import-*.journal.json"):
+        problems.append(f"{journal.name}: an import was cut short; run any 'helpline import' to undo it")
+    leftovers = list(store.data_dir.glob(".*.tmp"))
     if leftovers:
         facts.append(f"{len(leftovers)} temporary files left by an interrupted write (removed on the next write)")
-    if not store.path.exists():
-        facts.append(f"{store.path} does not exist yet (a new, empty database)")
     return problems, facts
 
 
 def backup_store(store, to_dir=None, now=None):
-    """Copy the config, the live database and the archives, under the lock, into a dated folder.
+    """Copy the config, the live database, the archives, the SMS day files and the verification
+    lists, under the lock, into a dated folder.
+
+    Every database file is read first, so a damaged store is refused rather than copied; the copy
+    is made in a temporary folder and renamed into place, so a failed backup leaves no half copy.
 
     :param to_dir: where to put the backup folder; default ``<data dir>/backups``.
     :param now: aware UTC, for the folder's name ``helpline-YYYYMMDDTHHMMSSZ``.
     :returns: the Path of the backup folder (mode 0700, files 0600).
+    :raises StoreDamaged: a file cannot be read as it should. :raises OSError: a copy failed.
     """
     from .clock import utcnow
 
     now = now or utcnow()
     stamp = to_iso(now).replace("-", "").replace(":", "").replace("+0000", "Z")
-    target = Path(to_dir or store.data_dir / "backups") / f"helpline-{stamp}"
+    parent = Path(to_dir or store.data_dir / "backups")
+    target = parent / f"helpline-{stamp}"
     with store.lock():
-        target.mkdir(mode=0o700, parents=True, exist_ok=False)
-        sources = list(store.data_files())
-        config = store.data_dir / CONFIG_NAME
-        if config.exists():
-            sources.append(config)
-        for source in sources:
-            relative = source.relative_to(store.data_dir)
-            destination = target / relative
-            destination.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
-            os.chmod(destination, 0o600)
+        for path in store.data_files():
+            read_json(path)  # raises StoreDamaged: never back up a damaged store over a good backup
+        if target.exists():
+            raise HelplineError(f"{target} exists already; wait a second and try again.")
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = parent / f".{target.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            partial.mkdir(mode=0o700)
+            sources = list(store.data_files())
+            for name in (CONFIG_NAME, "outbox.jsonl", "jobs.log"):
+                if (store.data_dir / name).exists():
+                    sources.append(store.data_dir / name)
+            for folder in ("sms", "verification"):
+                sources += sorted(p for p in (store.data_dir / folder).glob("*") if p.is_file())
+            for source in sources:
+                destination = partial / source.relative_to(store.data_dir)
+                destination.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                shutil.copyfile(source, destination)
+                os.chmod(destination, 0o600)
+            os.rename(partial, target)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
     return target

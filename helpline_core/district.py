@@ -1,13 +1,16 @@
 """Setting up a district: the data directory, its config and its reference data."""
 
 import csv
+import shutil
 from pathlib import Path
+
+from tinydb.table import Document
 
 from .config import (CONFIG_NAME, DEFAULT_CATEGORIES, DEFAULT_TIMEZONE, load_config, render_config,
                      validate_district_code, write_config_text)
 from .errors import ConfigError, InvalidValue
 from .resources import resource_dir
-from .store import Store
+from .store import Store, read_json
 
 
 def read_areas_csv(path):
@@ -41,7 +44,9 @@ def read_areas_csv(path):
 def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=None, force=False):
     """Create (or with ``force`` rewrite) a district's config in ``data_dir``.
 
-    Tickets and officers already stored are kept: ``--force`` rewrites the config only.
+    Tickets and officers already stored are kept: ``--force`` rewrites the config only (the old
+    one is kept as ``config.toml.bak``) and never changes the code of a district that has tickets.
+    The ticket counter is set at or above the highest archived serial, so an ID is never reissued.
 
     :returns: the loaded ``Config``.
     :raises ConfigError: a district exists already and ``force`` is False.
@@ -58,17 +63,44 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidValue(f"unknown time zone '{timezone}'; use an IANA name such as Asia/Kolkata.") from None
     data_dir = Path(data_dir)
-    store = Store(data_dir)
+    store = Store(data_dir, allow_new=True)
     areas = read_areas_csv(areas_csv or resource_dir("data") / "areas.csv")
     with store.lock():
         path = data_dir / CONFIG_NAME
-        if path.exists() and not force:
-            existing = load_config(data_dir)
-            raise ConfigError(f"{data_dir} already holds district {existing.district_code} "
-                              f"({existing.district_name}); use --force to rewrite its config.")
+        if path.exists():
+            old_code = _existing_code(path)
+            if not force:
+                raise ConfigError(f"{data_dir} already holds district {old_code or '(unreadable config)'}; "
+                                  f"use --force to rewrite its config.toml from the defaults.")
+            if old_code and old_code != code and _has_tickets(store):
+                raise ConfigError(f"{data_dir} holds tickets of district {old_code}; its code cannot change to {code}.")
+            shutil.copyfile(path, data_dir / (CONFIG_NAME + ".bak"))
         write_config_text(data_dir, render_config(code, name, timezone, DEFAULT_CATEGORIES, areas))
     with store.transaction() as db:
-        db.table("meta")  # touch: creates the database file on first init
-        if not db.table("meta").get(doc_id=1):
-            db.table("meta").insert({"serial": 999})
+        meta = db.table("meta")
+        highest = _highest_archived_serial(store)
+        current = meta.get(doc_id=1)
+        if not current or current["serial"] < highest:  # a counter never restarts below an issued ID
+            meta.upsert(Document({"serial": max(999, highest)}, doc_id=1))
     return load_config(data_dir)
+
+
+def _existing_code(path):
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f).get("district", {}).get("code")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _has_tickets(store):
+    return bool(store.archived_blocks()) or bool(read_json(store.path).get("tickets"))
+
+
+def _highest_archived_serial(store):
+    blocks = store.archived_blocks()
+    if not blocks:
+        return 0
+    return max((t["serial"] for t in store.read_block(blocks[-1]).values()), default=0)

@@ -36,7 +36,7 @@ _PERMUTE = (
 )
 _INVERSE = (0, 4, 3, 2, 1, 5, 6, 7, 8, 9)
 
-_ID_SHAPE = re.compile(r"^([A-Z]*)(\d+)$")
+_ID_SHAPE = re.compile(r"^([A-Z]*)([0-9]{2,12})$")  # ASCII digits only: "①" or "¹" are not IDs
 
 
 def _checksum(digits):
@@ -75,7 +75,7 @@ def parse_id(text, district_code):
     """
     compact = re.sub(r"[\s\-_./]", "", str(text)).upper()
     match = _ID_SHAPE.match(compact)
-    if not match or len(match.group(2)) < 2:
+    if not match:
         raise InvalidValue(f"'{text}' is not a ticket ID; IDs look like {format_id(district_code, 1000)}.")
     prefix, number = match.groups()
     if prefix and prefix != district_code.upper():

@@ -67,8 +67,11 @@ def digest_task(store, config, *, now, day, **_):
     of tickets assigned since the officer's previous digest."""
     from .sms_templates import budget_for
 
+    from .outbox import keys_in_day_files
+
     budget = budget_for(config, "officer_digest", "en")
     queued = 0
+    gone = keys_in_day_files(store, config, now, days=max(2, (now.astimezone(config.tz).date() - day).days + 2))
     with store.transaction() as db:
         live = [t for t in db.table("tickets").all() if t["status"] in (OPEN, ASSIGNED)]
         officers = db.table("officers").all()
@@ -94,8 +97,11 @@ def digest_task(store, config, *, now, day, **_):
                        "age": _age(t["opened_at"], now)} for t in sorted(shown, key=lambda t: t["opened_at"])]
             context = {"district": config.district_name, "date": day.isoformat(), "open_count": len(mine),
                        "overdue_count": sum(is_overdue(t, now) for t in mine), "new_count": len(new)}
+            key = f"digest:{day.isoformat()}:{officer['officer_id']}:{officer['phone']}"
+            if key in gone:  # this slot's digest was sent already (a rerun)
+                continue
             context = _fit_digest(context, officer["lang"], budget, oldest)
-            record = queue_message(db, now, key=f"digest:{day.isoformat()}:{officer['officer_id']}:{officer['phone']}",
+            record = queue_message(db, now, key=key,
                                    recipient=officer["phone"], audience=officer["role"], template="officer_digest",
                                    lang=officer["lang"], context=context, officer_id=officer["officer_id"])
             if record:
@@ -119,8 +125,8 @@ def escalate_task(store, config, *, now, settings, **_):
         officers = db.table("officers").all()
         by_id = {o["officer_id"]: o for o in officers}
         for ticket in tickets.all():
-            if ticket["status"] not in (OPEN, ASSIGNED):
-                continue
+            if ticket["status"] not in (OPEN, ASSIGNED) or ticket.get("source"):
+                continue  # imported tickets belong to another system's process: never escalated from here
             done = dict(ticket.get("escalations") or {})
             due = from_iso(ticket["due_at"]) if ticket.get("due_at") else None
             steps = []

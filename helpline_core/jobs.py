@@ -5,8 +5,8 @@ A *slot* is one job for one stretch of the district's local time: a local date f
 
 - a slot runs at most once: the run claims it in the store under the lock before doing anything;
   a second process finds the job claimed (or the slot done) and does nothing;
-- a claim left by a run that died goes stale after ``stale_after_minutes`` (wall-clock), and may
-  then be claimed again;
+- a claim left by a run that died may be claimed again at once when its process is gone from
+  this machine, otherwise after ``stale_after_minutes`` (wall-clock);
 - ``run_due`` catches up: every daily slot of the last ``catch_up_days`` whose time has come and
   that has not succeeded runs once, labelled with its own date; interval jobs run once for the
   current slot (one send covers every missed five minutes);
@@ -45,7 +45,10 @@ class Schedule:
         daily = re.fullmatch(r"daily (\d{1,2}):(\d{2})", self.text)
         every = re.fullmatch(r"every (\d+) minutes?", self.text)
         if daily:
-            self.daily_at, self.minutes = time(int(daily.group(1)), int(daily.group(2))), None
+            try:
+                self.daily_at, self.minutes = time(int(daily.group(1)), int(daily.group(2))), None
+            except ValueError:
+                raise InvalidValue(f"job {job}: '{text}' is not a time of day.") from None
         elif self.text == "hourly" or every:
             self.daily_at, self.minutes = None, 60 if self.text == "hourly" else int(every.group(1))
             if not 1 <= self.minutes <= 1440:
@@ -119,6 +122,23 @@ def due_slots(db, config, now, settings=None):
     return due
 
 
+def _host():
+    return os.uname().nodename
+
+
+def _dead(running):
+    """:returns: True when the claiming process ran on this machine and is gone (killed, rebooted)."""
+    if running.get("host") != _host():
+        return False  # another machine's process: only the stale time can tell
+    try:
+        os.kill(int(running["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, TypeError):
+        return False
+    return False
+
+
 def claim(store, job, slot, now, *, force=False, stale_after_minutes=60):
     """Claim ``job`` for ``slot`` under the store lock.
 
@@ -129,13 +149,13 @@ def claim(store, job, slot, now, *, force=False, stale_after_minutes=60):
     with store.transaction() as db:
         doc = _job_doc(db, job)
         running = doc.get("running")
-        if running:
+        if running and not _dead(running):
             age_minutes = (wall - from_iso(running["claimed_at"])).total_seconds() / 60
             if age_minutes < stale_after_minutes:
                 return f"running since {running['claimed_at']} (slot {running['slot']}, pid {running['pid']})"
         if not force and doc["slots"].get(slot, {}).get("state") == "succeeded":
             return "done"
-        fields = {"running": {"slot": slot, "claimed_at": to_iso(wall), "pid": os.getpid()}}
+        fields = {"running": {"slot": slot, "claimed_at": to_iso(wall), "pid": os.getpid(), "host": _host()}}
         if not doc.get("first_run_at"):
             fields["first_run_at"] = to_iso(now)
         db.table("jobs").update(fields, doc_ids=[doc.doc_id])

@@ -1,8 +1,25 @@
 """Matching typed names (areas, categories, officers) to known ones, forgivingly."""
 
 import difflib
+import unicodedata
 
 from .errors import NotFound
+
+
+def clean_text(text, limit=None, what="text"):
+    """One line of typed text: control characters (ESC, BEL, newlines...) become spaces and runs
+    of white space one space; format characters that Urdu needs (RTL marks) stay.
+
+    :param limit: the most characters allowed. :returns: the text ('' for None).
+    :raises InvalidValue: when it is longer than ``limit``.
+    """
+    from .errors import InvalidValue
+
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in str(text or ""))
+    text = " ".join(text.split())
+    if limit and len(text) > limit:
+        raise InvalidValue(f"{what} is {len(text)} characters long; at most {limit} are kept.")
+    return text
 
 
 def match_name(text, lookup, kind, hint=None):

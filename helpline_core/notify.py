@@ -18,6 +18,7 @@ CATEGORY_WORDS = {
     "ur": {"ration": "راشن", "medicine": "دوا", "doctor": "ڈاکٹر", "counselling": "مشاورت", "other": "دیگر"},
 }
 DESCRIPTION_CHARS = 60  # an officer's text quotes at most this much of the caller's words
+NAME_CHARS = 40  # names in texts are cut here: the length `templates check` budgets for
 
 
 def category_word(category, lang):
@@ -40,7 +41,8 @@ def caller_context(config, ticket, officer):
     return {
         "district": config.district_name, "ticket_id": ticket["id"],
         "helpline_phone": str(_sms_config(config).get("helpline_phone", "")),
-        "officer_name": officer["name"] if officer else "", "officer_phone": officer["phone"] if officer else "",
+        "officer_name": cut(officer["name"], NAME_CHARS) if officer else "",
+        "officer_phone": officer["phone"] if officer else "",
         "category": category_word(ticket["category"], ticket["language"]), "area": ticket["area"],
     }
 
@@ -50,7 +52,7 @@ def officer_context(config, ticket, officer):
     return {
         "district": config.district_name, "ticket_id": ticket["id"],
         "category": category_word(ticket["category"], officer["lang"]), "area": ticket["area"],
-        "caller_name": ticket["caller_name"] or "", "caller_phone": ticket["phone"] or "-",
+        "caller_name": cut(ticket["caller_name"], NAME_CHARS), "caller_phone": ticket["phone"] or "-",
         "description": cut(ticket["description"]), "due_local": local_text(ticket["due_at"], config.tz)[5:],
     }
 

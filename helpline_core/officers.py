@@ -7,6 +7,7 @@ from tinydb import Query
 from .clock import to_iso
 from .errors import InvalidValue
 from .phones import parse_phone
+from .names import clean_text
 from .routing import get_officer
 
 ROLES = ("officer", "verifier", "supervisor")
@@ -22,7 +23,7 @@ def _officer_id(text):
 def _checked(config, *, name=None, phone=None, areas=None, categories=None, role=None, lang=None):
     fields = {}
     if name is not None:
-        name = " ".join(str(name).split())
+        name = clean_text(name, 60, "the officer's name")
         if not name:
             raise InvalidValue("officer name cannot be empty.")
         fields["name"] = name

@@ -133,6 +133,17 @@ def recent_day_files(store, days, now, tz):
     return found
 
 
+def keys_in_day_files(store, config, now, days):
+    """:returns: the set of message keys in the day files of the last ``days`` local dates (texts
+    that left the outbox: a rerun job checks them so it never queues a text twice)."""
+    from .store import read_json
+
+    keys = set()
+    for _, path in recent_day_files(store, days, now, config.tz):
+        keys.update(read_json(path).get("messages", {}))
+    return keys
+
+
 def all_day_files(store):
     """:returns: every day file, newest first."""
     folder = store.data_dir / SMS_DIR
@@ -189,12 +200,14 @@ def retry_message(store, config, key, now):
         if where == "live":
             table.update(record, doc_ids=[_live_doc_id(db, key)])
         else:
-            stored = read_json(where)
-            stored["messages"].pop(key)
             table.insert(record)
-            atomic_write(where, dump_json(stored))
         note_on_ticket(db, record)
-        return record
+    if where != "live":  # only once the live file holds it again: a failed write loses nothing
+        with store.lock():
+            stored = read_json(where)
+            stored.get("messages", {}).pop(key, None)
+            atomic_write(where, dump_json(stored))
+    return record
 
 
 def cancel_message(store, config, key, now, reason="cancelled by operator"):

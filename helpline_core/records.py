@@ -5,7 +5,7 @@ from .tickets import is_overdue
 
 TICKET_FIELDS = ("id", "status", "phone", "phone_type", "caller_name", "area", "category", "description",
                  "language", "officer", "opened_at", "due_at", "resolved_at", "closed_at", "overdue",
-                 "calls", "resolved_by", "follows", "duplicate_of", "sms_blocked")
+                 "calls", "resolved_by", "follows", "duplicate_of", "sms_blocked", "external_id", "source")
 _TIMES = ("opened_at", "due_at", "resolved_at", "closed_at")
 CSV_FIELDS = tuple(f for f in TICKET_FIELDS)
 
@@ -40,11 +40,13 @@ def officer_record(officer):
 def csv_safe(value):
     """Neutralise a cell a spreadsheet would run as a formula (OWASP "CSV injection"):
     text starting with ``= + - @``, tab or carriage return gets a leading apostrophe.
-    Lists become ``;``-joined text, None an empty cell."""
+    Numbers stay as they are, lists become ``;``-joined text, None an empty cell."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)  # a number is data, not a formula: -71.05 stays a number
     if isinstance(value, (list, tuple)):
         value = ";".join(str(v) for v in value)
     text = str(value)

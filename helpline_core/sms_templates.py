@@ -105,9 +105,13 @@ def longest_contexts(config):
 def budget_for(config, event, lang):
     """:returns: the segment budget for a template (config ``[sms.budgets]``, defaults above)."""
     budgets = dict(DEFAULT_BUDGETS, **config.raw.get("sms", {}).get("budgets", {}))
-    if event in CALLER_TEMPLATES:
-        return int(budgets.get(f"caller_{lang}", budgets["caller_hi"]))
-    return int(budgets["officer"])
+    name = f"caller_{lang}" if event in CALLER_TEMPLATES else "officer"
+    value = budgets.get(name, budgets["caller_hi"])
+    if not isinstance(value, int) or value < 1:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{config.path}: sms.budgets.{name} = {value!r} is not a whole number of segments.")
+    return value
 
 
 def check_templates(config):

@@ -6,12 +6,19 @@ Files in the data directory (created 0700; every file 0600, it holds callers' nu
     helpline.lock            the lock every read-modify-write holds (fcntl.flock, exclusive)
     archive/tickets-NNNN.json   final tickets, 1,000 consecutive serials a file (block NNNN)
     archive/phones-NN.json      phone -> archived tickets, by the number's last two digits
+    sms/YYYY-MM-DD.json         texts that left the outbox that local day (see outbox.py)
+    verification/DATE.csv|html  the nightly verification lists
+    imports/, import-*.journal.json, stats-cache.json   see importer.py and reports.py
 
 Live tables and their documents::
 
     meta      {1: {"serial": 1042}}              the ticket counter: only ever goes up
     tickets   {serial: ticket}                   doc_id is the ticket's serial
     officers  {n: officer}
+    outbox    {n: message}                       texts not yet sent (outbox.py)
+    phones    {n: {"phone", "blocked", "opted_out_at"}}   numbers that cannot get texts
+    jobs      {n: job}                           slots claimed and run (jobs.py)
+    imports   {n: batch}                         finished imports (importer.py)
 
     ticket = {"id": "SXR-10429", "serial": 1042, "status": "assigned",
               "phone": "+919876543210" | null, "phone_type": "mobile|landline|unknown",
@@ -19,7 +26,12 @@ Live tables and their documents::
               "language": "en|hi|ur", "officer": officer id|null,
               "opened_at", "due_at", "resolved_at", "closed_at", "final_at": UTC ISO 8601|null,
               "resolved_by": officer id|null, "follows": ticket id|null, "calls": int,
+              "messages": {outbox key: state}, "sms_blocked": str (absent when texts reach it),
+              "escalations": {level: due_at}, "duplicate_of": ticket id (rejected duplicates),
+              "external_id", "source", "import_batch", "address", "lat", "long" (imported tickets),
               "history": [{"type", "at", "actor", "note", "changes": {field: [old, new]}}]}
+    history types: opened, call, assign, unassign, resolve, verify, reopen, reject, note,
+              escalate, close (an imported closure: nobody cross-checked it here)
     officer = {"officer_id", "name", "phone", "phone_type", "areas": [...], "categories": [...],
                "role": "officer|verifier|supervisor", "lang", "active": bool, "history": [...]}
 
@@ -30,10 +42,11 @@ file in the same folder, fsync, ``os.replace``, fsync of the folder), while hold
 A reader needs no lock: a rename is atomic, so it sees the old file or the new one, never half.
 """
 
-import errno
 import fcntl
 import gc
 import os
+import signal
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -152,9 +165,13 @@ class Store:
 
     :param data_dir: the data directory (created 0700 on the first write).
     :param lock_timeout_seconds: how long a write waits for another process's lock.
+    :param allow_new: a missing or empty database is a new one even though the folder holds a
+        district's config (only ``init`` and ``import-json`` create databases). Otherwise that is
+        damage: a lost live file must never restart the ticket counter and reissue IDs.
     """
 
-    def __init__(self, data_dir, lock_timeout_seconds=10.0):
+    def __init__(self, data_dir, lock_timeout_seconds=10.0, allow_new=False):
+        self.allow_new = allow_new
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
         self.lock_path = self.data_dir / LOCK_NAME
@@ -174,25 +191,40 @@ class Store:
         self.ensure_dir()
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            deadline = time.monotonic() + self.lock_timeout_seconds
-            pause = 0.002
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as e:
-                    if e.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise StoreLocked(
-                            f"the store in {self.data_dir} is busy: another helpline process held its lock "
-                            f"for more than {self.lock_timeout_seconds:g} s. Nothing was changed; try again."
-                        ) from None
-                    time.sleep(pause)
-                    pause = min(pause * 2, 0.05)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._wait_for_lock(fd)
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+    def _wait_for_lock(self, fd):
+        """Block in ``flock`` (the kernel wakes a waiter as soon as the lock is free, so a busy
+        writer cannot starve an operator's command) with a SIGALRM time-out; off the main thread,
+        where signals cannot be used, poll instead."""
+        busy = StoreLocked(f"the store in {self.data_dir} is busy: another helpline process held its lock for "
+                           f"more than {self.lock_timeout_seconds:g} s. Nothing was changed; try again.")
+        if threading.current_thread() is not threading.main_thread():
+            deadline = time.monotonic() + self.lock_timeout_seconds
+            while True:
+                try:
+                    return fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise busy from None
+                    time.sleep(0.01)
+
+        def expired(signum, frame):
+            raise busy
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, max(self.lock_timeout_seconds, 0.001))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
     @contextmanager
     def transaction(self):
@@ -204,7 +236,7 @@ class Store:
         :raises StoreLocked: see ``lock``. :raises StoreDamaged: see ``read_json``.
         """
         with self.lock():
-            db = _open_tinydb(read_json(self.path))
+            db = _open_tinydb(self._read_live())
             yield db
             if db.holder["dirty"]:
                 self._remove_stale_temporaries()
@@ -212,7 +244,15 @@ class Store:
 
     def snapshot(self):
         """:returns: a read-only view (TinyDB) of the live data as it is now, without the lock."""
-        return _open_tinydb(read_json(self.path))
+        return _open_tinydb(self._read_live())
+
+    def _read_live(self):
+        data = read_json(self.path)
+        if not data and not self.allow_new and (self.data_dir / "config.toml").exists():
+            state = "empty" if self.path.exists() else "missing"
+            raise StoreDamaged(f"{self.path} is {state}, but {self.data_dir} holds a district: restore the file from a "
+                               f"backup (see 'helpline db backup'); nothing was changed.")
+        return data
 
     def _remove_stale_temporaries(self):
         # Under the lock only we write, so any temporary file left is from a process that died.

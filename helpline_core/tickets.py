@@ -19,6 +19,7 @@ from . import notify, routing
 from .clock import from_iso, to_iso
 from .errors import InvalidValue, NotFound, TransitionError
 from .ids import format_id, parse_id
+from .names import clean_text
 from .phones import parse_phone
 
 OPEN, ASSIGNED, RESOLVED, CLOSED, REJECTED = "open", "assigned", "resolved", "closed", "rejected"
@@ -69,7 +70,7 @@ def _fresh(db, ticket):
 
 
 def _need_text(value, what):
-    text = " ".join(str(value or "").split())
+    text = clean_text(value, 1000, what)
     if not text:
         raise InvalidValue(f"{what} is required and cannot be empty.")
     return text
@@ -116,8 +117,8 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
     area = config.area(area)
     category = config.category(category)
     language = config.language(language or "en")
-    caller_name = " ".join(str(caller_name).split()) or None if caller_name else None
-    description = str(description).strip() or None if description else None
+    caller_name = clean_text(caller_name, 80, "the caller's name") or None
+    description = clean_text(description, 1000, "the description") or None
     from .store import raw_documents
 
     tickets = db.table("tickets")
@@ -233,7 +234,7 @@ def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None):
     """
     ticket = get_live(db, config, ticket_id)
     _require(ticket, "verify")
-    verifier = (by or actor).strip()
+    verifier = clean_text(by or actor)
     resolver = ticket.get("resolved_by")
     if resolver:
         officer = db.table("officers").get(Query().officer_id == resolver) or {}
