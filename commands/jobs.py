@@ -179,6 +179,8 @@ def scheduler_cmd(app, interval):
         for result in results:
             _print_result(*result)
 
-    click.echo(f"helpline scheduler: checking every {interval} s for {app.data_dir}; Ctrl-C stops.")
-    ticks = run_scheduler(app.store, app.config, interval_seconds=interval, on_tick=on_tick)
+    def on_start():
+        click.echo(f"helpline scheduler: checking every {interval} s for {app.data_dir}; Ctrl-C stops.")
+
+    ticks = run_scheduler(app.store, app.config, interval_seconds=interval, on_tick=on_tick, on_start=on_start)
     click.echo(f"helpline scheduler stopped after {ticks} checks.")

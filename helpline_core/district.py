@@ -1,6 +1,7 @@
 """Setting up a district: the data directory, its config and its reference data."""
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
         raise InvalidValue(f"unknown time zone '{timezone}'; use an IANA name such as Asia/Kolkata.") from None
     data_dir = Path(data_dir)
     store = Store(data_dir, allow_new=True)
+    store.ensure_dir()
+    os.chmod(data_dir, 0o700)  # callers' numbers live here, even in a folder that existed before
     areas = read_areas_csv(areas_csv or resource_dir("data") / "areas.csv")
     with store.lock():
         path = data_dir / CONFIG_NAME

@@ -15,11 +15,12 @@ from .clock import utcnow
 from .sending import run_lock
 
 
-def run_scheduler(store, config, *, interval_seconds=30, on_tick=None, clock=utcnow, sleep=time.sleep,
-                  max_ticks=None):
+def run_scheduler(store, config, *, interval_seconds=30, on_tick=None, on_start=None, clock=utcnow,
+                  sleep=time.sleep, max_ticks=None):
     """Run ``run_due`` every ``interval_seconds`` until SIGTERM or SIGINT (Ctrl-C).
 
     :param on_tick: ``f(results_or_exception)`` called after each tick (the command prints).
+    :param on_start: ``f()`` called once the scheduler holds its lock.
     :param clock: returns aware UTC now; ``sleep``: waits (both injectable for tests).
     :param max_ticks: stop after this many ticks (None: run until stopped).
     :raises JobBusy: another scheduler holds this data directory.
@@ -46,6 +47,8 @@ def run_scheduler(store, config, *, interval_seconds=30, on_tick=None, clock=utc
             on_tick(results)
 
     with run_lock(store, "scheduler"):
+        if on_start:
+            on_start()
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         scheduler = schedule.Scheduler()
         scheduler.every(interval_seconds).seconds.do(tick)
