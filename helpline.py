@@ -6,7 +6,6 @@ This module is the entry point: the click root group, its global options, the ma
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -67,7 +66,7 @@ class HelplineGroup(click.Group):
 
 
 @click.group(cls=HelplineGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HELPLINE_DATA_DIR",
+@click.option("--data-dir", type=click.Path(file_okay=False), envvar="HELPLINE_DATA_DIR",
               help="Where the district's data lives [env HELPLINE_DATA_DIR; default: per-user data dir].")
 @click.option("--as", "actor", envvar="HELPLINE_OPERATOR", help="Who performs the action [env HELPLINE_OPERATOR; default: OS user].")
 @click.version_option("0.1.0", prog_name="helpline")
@@ -81,6 +80,8 @@ def cli(ctx, data_dir, actor):
       helpline log --phone 09876543210 --area Khanyar --category ration
       helpline show SXR-10429
     """
+    from pathlib import Path  # here, not at the top: --help never runs this callback
+
     if data_dir is None:
         from helpline_core.config import default_data_dir
 

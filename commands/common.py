@@ -1,7 +1,5 @@
 """What every command shares: the context object, parameter types, output helpers."""
 
-import getpass
-import json
 import os
 import sys
 from functools import cached_property
@@ -44,6 +42,8 @@ pass_app = click.make_pass_decorator(App)
 
 def default_actor():
     """:returns: ``$HELPLINE_OPERATOR`` or the OS user name (``operator`` when there is none)."""
+    import getpass  # imported here: --help need not pay for it
+
     try:
         return os.environ.get("HELPLINE_OPERATOR") or getpass.getuser()
     except (KeyError, OSError):
@@ -122,6 +122,8 @@ def need(value, option, prompt, check=None, param_type=None):
 
 
 def print_json(data):
+    import json
+
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 

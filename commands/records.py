@@ -1,6 +1,5 @@
 """Records in and figures out: ``import``, ``import-json``, ``report``, ``stats``, ``export``."""
 
-import json
 import sys
 
 import click
@@ -192,6 +191,7 @@ def report_cmd(app, first_day, last_day, by, fmt, out):
         return
     report = reports.build_report(app.store, cfg, now, first_day, last_day, by=by)
     if fmt == "json":
+        import json
         text = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
     elif fmt == "csv":
         text = reports.csv_text(report)
@@ -256,6 +256,7 @@ def export_cmd(app, fmt, first_day, last_day, out):
     if fmt == "json":
         if first_day or last_day:
             raise click.UsageError("--from/--to do not apply to --format json: the dump is always complete.")
+        import json
         _write_or_print(out, json.dumps(export.dump_store(app.store, cfg, now), ensure_ascii=False) + "\n")
         return
     if first_day and last_day and first_day > last_day:
@@ -266,4 +267,5 @@ def export_cmd(app, fmt, first_day, last_day, out):
         return
     officers = {o["officer_id"]: o for o in app.store.snapshot().table("officers").all()}
     requests = export.open311_requests(tickets, cfg, officers)
+    import json
     _write_or_print(out, json.dumps(requests, ensure_ascii=False, indent=2) + "\n")
