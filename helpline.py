@@ -102,8 +102,25 @@ for command in (
 
 
 def main():
-    """Console-script entry point."""
-    cli.main(prog_name="helpline")
+    """Console-script entry point.
+
+    Leaves with ``os._exit`` once the output is flushed: the work is done (every file written is
+    fsynced and closed), and tearing down the parsed store object by object costs an operator
+    command 5-15 ms for nothing.
+    """
+    try:
+        cli.main(prog_name="helpline")
+        code = 0
+    except SystemExit as leaving:
+        code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+        if isinstance(leaving.code, str):
+            print(leaving.code, file=sys.stderr)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError, AttributeError):
+        pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

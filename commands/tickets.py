@@ -242,7 +242,7 @@ def show_cmd(app, ticket_id, as_json):
     from helpline_core import tickets
 
     now = app.now()
-    ticket = tickets.find_ticket(app.store.snapshot(), app.store, app.config, ticket_id)
+    ticket = tickets.find_ticket(None, app.store, app.config, ticket_id)
     record = _record(app, ticket, now)
     if as_json:
         print_json(record)

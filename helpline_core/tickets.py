@@ -286,11 +286,18 @@ def add_note(db, config, ticket_id, text, *, actor, now):
 
 
 def find_ticket(db, store, config, ticket_id):
-    """:returns: the ticket, live or archived. :raises InvalidValue: mistyped. :raises NotFound."""
+    """:param db: a TinyDB over the live data, or None to read just the ticket's own line
+        (``Store.find_ticket_document``: ``show`` need not parse every live ticket).
+
+    :returns: the ticket, live or archived. :raises InvalidValue: mistyped. :raises NotFound.
+    """
     serial = parse_id(ticket_id, config.district_code)
-    ticket = db.table("tickets").get(doc_id=serial)
-    if ticket is None:
-        ticket = store.read_block(store.block_of(serial)).get(str(serial))
+    if db is None:
+        ticket = store.find_ticket_document(serial)
+    else:
+        ticket = db.table("tickets").get(doc_id=serial)
+        if ticket is None:
+            ticket = store.read_block(store.block_of(serial)).get(str(serial))
     if ticket is None:
         raise NotFound(f"no ticket {format_id(config.district_code, serial)}.")
     return ticket

@@ -130,3 +130,25 @@ def test_archive_interrupted_before_live_write_loses_and_doubles_nothing(distric
     db = store.snapshot()
     assert [t["id"] for t in tickets.select(db, store, config, NOW, statuses=["closed"])] == [old["id"]]
     assert db.table("tickets").all() == []
+
+
+def test_one_document_a_line_and_reading_one_without_the_rest(district):
+    from helpline_core.store import dump_json, read_document, read_json
+
+    config, store = district
+    for n in range(3):
+        with store.transaction() as db:
+            tickets.log_call(db, config, store, phone=f"98765000{n:02d}", area="Khanyar", category="ration",
+                             description="दवा\nचाहिए \"}", actor="op", now=NOW)
+    lines = store.path.read_bytes().split(b"\n")
+    assert lines[0].endswith(b'"meta":{') and b'"tickets":{' in store.path.read_bytes()
+    assert read_document(store.path, "tickets", 1001) == (True, read_json(store.path)["tickets"]["1001"])
+    assert read_document(store.path, "tickets", 1) == (True, None)
+    assert read_document(store.path, "outbox", 1)[1]["template"] == "logged"
+    assert store.find_ticket_document(1002)["description"] == "दवा चाहिए \"}"
+    store.path.write_bytes(dump_json(read_json(store.path))[:-2])  # cut short
+    with pytest.raises(StoreDamaged):
+        read_document(store.path, "tickets", 1001)
+    store.path.write_bytes(b'{"tickets":{"1001":{"id":"x"}}}')  # another writer's layout: parse it all
+    assert read_document(store.path, "tickets", 1001) == (False, None)
+    assert store.find_ticket_document(1001) == {"id": "x"}
