@@ -49,7 +49,7 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
     area = need(area, "--area", "Area", check=cfg.area)
     category = need(category, "--category", f"Category ({', '.join(cfg.categories)})", check=cfg.category)
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket, followup = tickets.log_call(
             db, cfg, app.store, phone=phone, area=area, category=category, actor=app.actor, now=now,
             caller_name=caller_name, language=language, description=description, force_new=force_new)
@@ -87,7 +87,7 @@ def assign_cmd(app, ticket_id, officer, as_json):
     from helpline_core import tickets
 
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket = tickets.assign(db, app.config, ticket_id, officer, actor=app.actor, now=now)
     _done(app, ticket, now, as_json, f"{ticket['id']} assigned to {ticket['officer']}.")
 
@@ -107,7 +107,7 @@ def unassign_cmd(app, ticket_id, note, as_json):
     from helpline_core import tickets
 
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket = tickets.unassign(db, app.config, ticket_id, actor=app.actor, now=now, note=note)
     _done(app, ticket, now, as_json, f"{ticket['id']} is open again (unassigned).")
 
@@ -129,7 +129,7 @@ def resolve_cmd(app, ticket_id, note, by, as_json):
 
     note = need(note, "--note", "Resolution note")
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket = tickets.resolve(db, app.config, ticket_id, note=note, by=by, actor=app.actor, now=now)
     _done(app, ticket, now, as_json, f"{ticket['id']} resolved by {ticket['resolved_by']}; awaiting verification.")
 
@@ -155,7 +155,7 @@ def verify_cmd(app, ticket_id, confirmed, not_solved, note, by, as_json):
     if confirmed == not_solved:
         raise click.UsageError("say either --confirmed or --not-solved.")
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket = tickets.verify(db, app.config, ticket_id, confirmed=confirmed, note=note, by=by,
                                 actor=app.actor, now=now)
     message = (f"{ticket['id']} closed (confirmed by caller)." if ticket["status"] == "closed"
@@ -179,7 +179,7 @@ def reopen_cmd(app, ticket_id, note, as_json):
 
     note = need(note, "--note", "Why reopen")
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket = tickets.reopen(db, app.config, ticket_id, note=note, actor=app.actor, now=now)
     _done(app, ticket, now, as_json, f"{ticket['id']} reopened ({ticket['status']}).")
 
@@ -201,7 +201,7 @@ def reject_cmd(app, ticket_id, reason, duplicate_of, as_json):
 
     reason = need(reason, "--reason", "Reason")
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket = tickets.reject(db, app.config, app.store, ticket_id, reason=reason, duplicate_of=duplicate_of,
                                 actor=app.actor, now=now)
     _done(app, ticket, now, as_json, f"{ticket['id']} rejected.")
@@ -223,7 +223,7 @@ def note_cmd(app, ticket_id, text, text_option, as_json):
 
     text = need(text or text_option, "TEXT", "Note")
     now = app.now()
-    with app.store.transaction() as db:
+    with app.store.ticket_transaction() as db:
         ticket = tickets.add_note(db, app.config, ticket_id, text, actor=app.actor, now=now)
     _done(app, ticket, now, as_json, f"Note added to {ticket['id']}.")
 

@@ -20,12 +20,12 @@ def get_officer(db, officer_id):
 
 def open_counts(db):
     """:returns: {officer id: number of tickets assigned to them and not yet resolved}."""
-    from .store import raw_documents
+    from .store import live_rows
 
     counts = {}
-    for t in raw_documents(db, "tickets"):
-        if t["status"] == "assigned" and t["officer"]:
-            counts[t["officer"]] = counts.get(t["officer"], 0) + 1
+    for _, (_, _, status, officer) in live_rows(db):
+        if status == "assigned" and officer:
+            counts[officer] = counts.get(officer, 0) + 1
     return counts
 
 

@@ -196,6 +196,105 @@ def raw_documents(db, table_name):
     return db.table(table_name)._read_table().values()
 
 
+def live_rows(db):
+    """Yield ``(serial, [phone, category, status, officer])`` for every live ticket: from the
+    tickets themselves in a full transaction, from the ``index`` table (with the lines loaded so
+    far taking precedence) in a one-ticket transaction."""
+    tickets = db.table("tickets")._read_table()
+    if getattr(db, "partial", None) is None:
+        for key, ticket in tickets.items():
+            yield int(key), index_entry(ticket)
+        return
+    index = db.table(INDEX_TABLE)._read_table()
+    for key, row in index.items():
+        if key in tickets:
+            yield int(key), index_entry(tickets[key])
+        elif key not in db.partial.loaded:
+            yield int(key), row
+    for key, ticket in tickets.items():
+        if key not in index:
+            yield int(key), index_entry(ticket)
+
+
+INDEX_TABLE = "index"  # derived: serial -> [phone, category, status, officer] of every live ticket
+
+
+def index_entry(ticket):
+    """:returns: a live ticket's row in the ``index`` table (what routing and follow-ups scan)."""
+    return [ticket.get("phone"), ticket.get("category"), ticket.get("status"), ticket.get("officer")]
+
+
+def _with_index(data):
+    """:returns: ``data`` with its ``index`` table rebuilt from its tickets (a full write)."""
+    if "tickets" in data:
+        data[INDEX_TABLE] = {key: index_entry(t) for key, t in data["tickets"].items()}
+    return data
+
+
+def _split_tables(payload):
+    """:returns: [(name, body)] of a file ``dump_json`` wrote (body: the document lines, as bytes),
+    or None when the file has another layout."""
+    if not payload.startswith(b"{") or not payload.endswith(b"}\n"):
+        return None
+    tables, pos = [], 1
+    while True:
+        header_end = payload.find(b":{\n", pos)
+        if header_end < 0:
+            return None
+        try:
+            name = orjson.loads(payload[pos:header_end])
+        except orjson.JSONDecodeError:
+            return None
+        body_start = header_end + 3
+        body_end = payload.find(b"\n}", body_start - 1)
+        if body_end < 0 or not isinstance(name, str):
+            return None
+        tables.append((name, payload[body_start:max(body_start, body_end)]))
+        after = body_end + 2
+        if payload[after:after + 1] == b",":
+            pos = after + 1
+        elif payload[after:] == b"}\n":
+            return tables
+        else:
+            return None
+
+
+class _PartialTickets:
+    """The tickets of a one-ticket transaction: only the lines a command asks for are parsed."""
+
+    def __init__(self, body, data):
+        self.body, self.data, self.loaded = body, data, set()
+
+    def load(self, serial):
+        """Parse ticket ``serial``'s line into the transaction's tickets table (if it is live)."""
+        key = str(serial)
+        if key in self.loaded or key in self.data["tickets"]:
+            return
+        self.loaded.add(key)
+        needle = b"\n" + orjson.dumps(key) + b":"
+        at = (b"\n" + self.body).find(needle)
+        if at < 0:
+            return
+        line_end = self.body.find(b"\n", at)
+        line = self.body[at + len(needle) - 1:line_end if line_end >= 0 else len(self.body)]
+        self.data["tickets"][key] = orjson.loads(line.rstrip(b","))
+
+    def splice(self, tickets):
+        """:returns: the tickets table's new body: unloaded lines as they were, loaded ones as
+        ``tickets`` now has them (or gone), new ones appended."""
+        touched = self.loaded | set(tickets)
+        lines = []
+        for line in self.body.split(b",\n") if self.body else []:
+            key = line[1:line.index(b'"', 1)].decode()
+            if key not in touched:
+                lines.append(line)
+            elif key in tickets:
+                lines.append(orjson.dumps(key) + b":" + orjson.dumps(tickets[key]))
+        seen = {line[1:line.index(b'"', 1)].decode() for line in lines}
+        lines += [orjson.dumps(k) + b":" + orjson.dumps(t) for k, t in tickets.items() if k not in seen]
+        return b",\n".join(lines)
+
+
 def _open_tinydb(data):
     holder = {"data": data, "dirty": False}
     db = TinyDB(storage=_MemoryStorage, holder=holder)
@@ -280,14 +379,75 @@ class Store:
         """
         with self.lock():
             db = _open_tinydb(self._read_live())
+            db.partial = None
             yield db
             if db.holder["dirty"]:
                 self._remove_stale_temporaries()
-                atomic_write(self.path, dump_json(db.holder["data"]))
+                atomic_write(self.path, dump_json(_with_index(db.holder["data"])))
 
     def snapshot(self):
         """:returns: a read-only view (TinyDB) of the live data as it is now, without the lock."""
         return _open_tinydb(self._read_live())
+
+    @contextmanager
+    def ticket_transaction(self):
+        """Like ``transaction``, for a command that changes one ticket (or opens one): only the
+        small tables are parsed; ``db.partial.load(serial)`` parses one ticket's line, and the
+        ``index`` table stands in for scans of all live tickets (``routing``, follow-ups). The
+        write splices the changed lines into the file's bytes; the file is the same one
+        ``transaction`` would write, atomically as ever. Falls back to ``transaction`` for a file
+        of another layout.
+        """
+        with self.lock():
+            try:
+                with open(self.path, "rb") as f:
+                    payload = f.read()
+            except FileNotFoundError:
+                payload = b""
+            tables = _split_tables(payload) if payload.strip() else None
+            if tables is None or not any(name == "tickets" for name, _ in tables) \
+                    or not any(name == INDEX_TABLE for name, _ in tables):
+                db = _open_tinydb(self._read_live())
+                db.partial = None
+                yield db
+                if db.holder["dirty"]:
+                    self._remove_stale_temporaries()
+                    atomic_write(self.path, dump_json(_with_index(db.holder["data"])))
+                return
+            data, order, body = {}, [], b""
+            for name, table_body in tables:
+                order.append(name)
+                if name == "tickets":
+                    body = table_body
+                    data["tickets"] = {}
+                    continue
+                try:
+                    data[name] = orjson.loads(b"{" + table_body + b"}")
+                except orjson.JSONDecodeError as e:
+                    raise StoreDamaged(f"{self.path} is damaged ({e}); it was left as it is. Run 'helpline db "
+                                       f"check', then restore it from a backup.") from None
+            db = _open_tinydb(data)
+            db.partial = _PartialTickets(body, data)
+            yield db
+            if not db.holder["dirty"]:
+                return
+            data = db.holder["data"]
+            tickets = data.get("tickets", {})
+            index = data.setdefault(INDEX_TABLE, {})
+            for key in db.partial.loaded | set(tickets):
+                if key in tickets:
+                    index[key] = index_entry(tickets[key])
+                else:
+                    index.pop(key, None)
+            parts = []
+            for name in order + [n for n in data if n not in order]:
+                if name == "tickets":
+                    rows = db.partial.splice(tickets)
+                else:
+                    rows = b",\n".join(orjson.dumps(str(k)) + b":" + orjson.dumps(v) for k, v in data[name].items())
+                parts.append(orjson.dumps(name) + b":{\n" + rows + b"\n}")
+            self._remove_stale_temporaries()
+            atomic_write(self.path, b"{" + b",".join(parts) + b"}\n")
 
     def _read_live(self):
         data = read_json(self.path)

@@ -64,6 +64,12 @@ def _apply(tickets_table, ticket, event, **fields):
     return Document(updated, doc_id=ticket.doc_id)
 
 
+def _load(db, serial):
+    """In a one-ticket transaction (``Store.ticket_transaction``), parse that ticket's line first."""
+    if getattr(db, "partial", None) is not None:
+        db.partial.load(serial)
+
+
 def _fresh(db, ticket):
     """:returns: the stored ticket again (with the message summary ``notify`` just added)."""
     return db.table("tickets").get(doc_id=ticket.doc_id)
@@ -96,6 +102,7 @@ def get_live(db, config, ticket_id):
     :raises InvalidValue: mistyped ID. :raises NotFound: no such live ticket (archived tickets are final).
     """
     serial = parse_id(ticket_id, config.district_code)
+    _load(db, serial)
     ticket = db.table("tickets").get(doc_id=serial)
     if ticket is None:
         raise NotFound(f"no open ticket {format_id(config.district_code, serial)}: "
@@ -119,11 +126,13 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
     language = config.language(language or "en")
     caller_name = clean_text(caller_name, 80, "the caller's name") or None
     description = clean_text(description, 1000, "the description") or None
-    from .store import raw_documents
+    from .store import live_rows
 
     tickets = db.table("tickets")
-    same_caller = [tickets.get(doc_id=t["serial"]) for t in raw_documents(db, "tickets")
-                   if e164 and t["phone"] == e164 and t["category"] == category]
+    matches = [serial for serial, (phone, cat, _, _) in live_rows(db) if e164 and phone == e164 and cat == category]
+    for serial in matches:
+        _load(db, serial)
+    same_caller = [tickets.get(doc_id=serial) for serial in matches]
     if not force_new:
         active = [t for t in same_caller if t["status"] not in FINAL]
         if active:
@@ -295,6 +304,7 @@ def find_ticket(db, store, config, ticket_id):
     if db is None:
         ticket = store.find_ticket_document(serial)
     else:
+        _load(db, serial)
         ticket = db.table("tickets").get(doc_id=serial)
         if ticket is None:
             ticket = store.read_block(store.block_of(serial)).get(str(serial))

@@ -152,3 +152,51 @@ def test_one_document_a_line_and_reading_one_without_the_rest(district):
     store.path.write_bytes(b'{"tickets":{"1001":{"id":"x"}}}')  # another writer's layout: parse it all
     assert read_document(store.path, "tickets", 1001) == (False, None)
     assert store.find_ticket_document(1001) == {"id": "x"}
+
+
+def _replay(store, config, transaction):
+    """The same operations, each in its own transaction of the given kind."""
+    steps = [
+        lambda db: tickets.log_call(db, config, store, phone="9876500001", area="Khanyar", category="ration",
+                                    actor="op", now=NOW),
+        lambda db: tickets.log_call(db, config, store, phone="9876500002", area="Khanyar", category="ration",
+                                    actor="op", now=NOW),
+        lambda db: tickets.log_call(db, config, store, phone="9876500001", area="Khanyar", category="ration",
+                                    actor="op", now=NOW, description="again"),  # a follow-up, found by the index
+        lambda db: tickets.log_call(db, config, store, phone="9876500003", area="Zadibal", category="ration",
+                                    actor="op", now=NOW),
+        lambda db: tickets.resolve(db, config, "SXR-10003", note="done", actor="op", now=NOW),
+        lambda db: tickets.verify(db, config, "SXR-10003", confirmed=True, actor="nusrat", now=NOW),
+        lambda db: tickets.assign(db, config, "SXR-10026", "tariq", actor="op", now=NOW),
+        lambda db: tickets.reject(db, config, store, "SXR-10019", reason="dup", duplicate_of="SXR-10003",
+                                  actor="op", now=NOW),
+        lambda db: tickets.add_note(db, config, "SXR-10026", "called back", actor="op", now=NOW),
+        lambda db: tickets.log_call(db, config, store, phone="9876500004", area="Khanyar", category="ration",
+                                    actor="op", now=NOW),  # routed by the index's counts
+    ]
+    for step in steps:
+        with getattr(store, transaction)() as db:
+            step(db)
+
+
+def test_one_ticket_transactions_write_what_full_ones_write(tmp_path):
+    from conftest import ROSTER
+    from helpline_core.district import init_district
+    from helpline_core.officers import add_officer
+    from helpline_core.store import _with_index, dump_json, read_json
+
+    files = {}
+    for kind in ("transaction", "ticket_transaction"):
+        config = init_district(tmp_path / kind, code="SXR", name="Srinagar")
+        store = Store(tmp_path / kind)
+        with store.transaction() as db:
+            for officer_id, name, phone, areas, categories, role, lang in ROSTER:
+                add_officer(db, config, officer_id, name=name, phone=phone, areas=areas, categories=categories,
+                            role=role, lang=lang, actor="setup", now=NOW)
+        _replay(store, config, kind)
+        files[kind] = store.path.read_bytes()
+        data = read_json(store.path)
+        assert dump_json(_with_index(dict(data))) == files[kind]  # the index is exactly the tickets'
+    assert files["transaction"] == files["ticket_transaction"]
+    data = read_json(store.path)
+    assert data["tickets"]["1000"]["calls"] == 2 and data["tickets"]["1003"]["officer"] == "meena"  # meena's first is closed
