@@ -264,6 +264,7 @@ class _PartialTickets:
 
     def __init__(self, body, data):
         self.body, self.data, self.loaded = body, data, set()
+        self.padded = b"\n" + body  # so that the first line starts after a newline too
 
     def load(self, serial):
         """Parse ticket ``serial``'s line into the transaction's tickets table (if it is live)."""
@@ -271,27 +272,53 @@ class _PartialTickets:
         if key in self.loaded or key in self.data["tickets"]:
             return
         self.loaded.add(key)
-        needle = b"\n" + orjson.dumps(key) + b":"
-        at = (b"\n" + self.body).find(needle)
-        if at < 0:
+        span = self._span(key)
+        if span is None:
             return
-        line_end = self.body.find(b"\n", at)
-        line = self.body[at + len(needle) - 1:line_end if line_end >= 0 else len(self.body)]
-        self.data["tickets"][key] = orjson.loads(line.rstrip(b","))
+        start, end = span
+        line = self.body[start:end]
+        self.data["tickets"][key] = orjson.loads(line[line.index(b":") + 1:])
+
+    def _span(self, key):
+        """:returns: ``(start, end)`` of ticket ``key``'s line in the body (no separator), or None."""
+        at = self.padded.find(b"\n" + orjson.dumps(key) + b":")
+        if at < 0:
+            return None
+        end = self.body.find(b",\n", at)
+        return at, end if end >= 0 else len(self.body)
 
     def splice(self, tickets):
-        """:returns: the tickets table's new body: unloaded lines as they were, loaded ones as
-        ``tickets`` now has them (or gone), new ones appended."""
+        """:returns: the tickets table's new body: lines not touched stay byte for byte, touched
+        ones become what ``tickets`` now holds, new ones are appended. Only the touched lines are
+        found and written, so the cost does not grow with the number of live tickets."""
         touched = self.loaded | set(tickets)
+        if any(key not in tickets and self._span(key) for key in touched):
+            return self._rebuild(tickets, touched)  # a ticket left: the rare, simple way
+        edits, new = [], []
+        for key in touched:
+            span = self._span(key)
+            line = orjson.dumps(key) + b":" + orjson.dumps(tickets[key])
+            if span:
+                edits.append((span, line))
+            else:
+                new.append(line)
+        pieces, pos = [], 0
+        for (start, end), line in sorted(edits):
+            pieces += [self.body[pos:start], line]
+            pos = end
+        pieces.append(self.body[pos:])
+        body = b"".join(pieces)
+        if new:
+            body = body + (b",\n" if body else b"") + b",\n".join(new)
+        return body
+
+    def _rebuild(self, tickets, touched):
         lines = []
         for line in self.body.split(b",\n") if self.body else []:
             key = line[1:line.index(b'"', 1)].decode()
             if key not in touched:
                 lines.append(line)
-            elif key in tickets:
-                lines.append(orjson.dumps(key) + b":" + orjson.dumps(tickets[key]))
-        seen = {line[1:line.index(b'"', 1)].decode() for line in lines}
-        lines += [orjson.dumps(k) + b":" + orjson.dumps(t) for k, t in tickets.items() if k not in seen]
+        lines += [orjson.dumps(k) + b":" + orjson.dumps(t) for k, t in tickets.items()]
         return b",\n".join(lines)
 
 

@@ -200,3 +200,21 @@ def test_one_ticket_transactions_write_what_full_ones_write(tmp_path):
     assert files["transaction"] == files["ticket_transaction"]
     data = read_json(store.path)
     assert data["tickets"]["1000"]["calls"] == 2 and data["tickets"]["1003"]["officer"] == "meena"  # meena's first is closed
+
+
+def test_splice_replaces_appends_and_removes_lines():
+    from helpline_core.store import _PartialTickets
+
+    body = b'"1":{"a":1},\n"2":{"a":2},\n"3":{"a":3}'
+    for loaded, tickets, expected in [
+        ({"2"}, {"2": {"a": 20}}, b'"1":{"a":1},\n"2":{"a":20},\n"3":{"a":3}'),
+        (set(), {"4": {"a": 4}}, body + b',\n"4":{"a":4}'),
+        ({"1", "3"}, {"1": {"a": 10}, "3": {"a": 30}, "5": {}}, b'"1":{"a":10},\n"2":{"a":2},\n"3":{"a":30},\n"5":{}'),
+        ({"2", "3"}, {}, b'"1":{"a":1}'),
+        ({"1"}, {}, b'"2":{"a":2},\n"3":{"a":3}'),
+        ({"9"}, {"9": {}}, body + b',\n"9":{}'),
+    ]:
+        partial = _PartialTickets(body, {"tickets": {}})
+        partial.loaded = set(loaded)
+        assert partial.splice(tickets) == expected
+    assert _PartialTickets(b"", {}).splice({"1": {}}) == b'"1":{}'
