@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from .clock import to_iso
 from .errors import InvalidValue, NotFound
+from .store import put_document, raw_documents
 
 QUEUED, HELD, SENDING, UNKNOWN = "queued", "held", "sending", "unknown"
 SENT, DELIVERED, UNDELIVERED, FAILED, CANCELLED = "sent", "delivered", "undelivered", "failed", "cancelled"
@@ -44,10 +45,11 @@ def queue_message(db, now, *, key, recipient, audience, template, lang, context,
         that once for all the texts of one event instead).
     :returns: the record, or None when the key exists already.
     """
-    from .store import raw_documents
-
     table = db.table("outbox")
-    if any(doc.get("key") == key for doc in raw_documents(db, "outbox")):
+    keys = getattr(db, "outbox_keys", None)
+    if keys is None:  # once per transaction: a job queues thousands
+        keys = db.outbox_keys = {doc.get("key") for doc in raw_documents(db, "outbox")}
+    if key in keys:
         return None
     if ticket_id is not None and key in (db.table("tickets").get(doc_id=_serial(ticket_id)) or {}).get("messages", {}):
         return None
@@ -60,7 +62,8 @@ def queue_message(db, now, *, key, recipient, audience, template, lang, context,
         "updated_at": stamp, "gateway": None, "gateway_id": None, "error_code": None, "error": None,
         "ignore_quiet_hours": ignore_quiet_hours,
     }
-    table.insert(record)
+    put_document(table, table._get_next_id(), record)  # O(1): TinyDB's insert copies the whole table
+    keys.add(key)
     if note:
         note_on_ticket(db, record)
     return record
@@ -84,7 +87,7 @@ def note_on_ticket(db, *records):
     messages = dict(ticket.get("messages") or {})
     for record in records:
         messages[record["key"]] = record["state"]
-    tickets.update({"messages": messages}, doc_ids=[serial])
+    put_document(tickets, serial, dict(ticket, messages=messages))
 
 
 def day_path(store, day):

@@ -23,6 +23,7 @@ from .clock import from_iso, to_iso
 from .errors import GatewayAccountError, JobBusy
 from .quiet_hours import quiet_until
 from .sms_templates import TemplateError, render
+from .store import put_document
 
 CHUNK = 50
 
@@ -92,7 +93,7 @@ def _flag_phone(db, phone, now, *, opted_out=False, reason):
 
 def _update(db, record, **fields):
     record.update(fields)
-    db.table("outbox").update(record, doc_ids=[record["_doc_id"]])
+    put_document(db.table("outbox"), record["_doc_id"], {k: v for k, v in record.items() if k != "_doc_id"})
     outbox.note_on_ticket(db, record)
 
 

@@ -20,6 +20,7 @@ from .clock import from_iso, to_iso
 from .errors import InvalidValue, NotFound, TransitionError
 from .ids import format_id, parse_id
 from .names import clean_text
+from .store import put_document
 from .phones import parse_phone
 
 OPEN, ASSIGNED, RESOLVED, CLOSED, REJECTED = "open", "assigned", "resolved", "closed", "rejected"
@@ -60,7 +61,7 @@ def _apply(tickets_table, ticket, event, **fields):
     updated = dict(ticket)
     updated.update(fields)
     updated["history"] = ticket["history"] + [event]
-    tickets_table.update(updated, doc_ids=[ticket.doc_id])
+    put_document(tickets_table, ticket.doc_id, updated)
     return Document(updated, doc_id=ticket.doc_id)
 
 
