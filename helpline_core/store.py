@@ -420,13 +420,18 @@ class Store:
 
         :raises StoreLocked: see ``lock``. :raises StoreDamaged: see ``read_json``.
         """
-        with self.lock():
-            db = _open_tinydb(self._read_live())
-            db.partial = None
+        with self.lock(), self._whole_file() as db:
             yield db
-            if db.holder["dirty"]:
-                self._remove_stale_temporaries()
-                atomic_write(self.path, dump_json(_with_index(db.holder["data"])))
+
+    @contextmanager
+    def _whole_file(self):
+        """The body of ``transaction``, the lock already held."""
+        db = _open_tinydb(self._read_live())
+        db.partial = None
+        yield db
+        if db.holder["dirty"]:
+            self._remove_stale_temporaries()
+            atomic_write(self.path, dump_json(_with_index(db.holder["data"])))
 
     def snapshot(self):
         """:returns: a read-only view (TinyDB) of the live data as it is now, without the lock."""
@@ -450,12 +455,8 @@ class Store:
             tables = _split_tables(payload) if payload.strip() else None
             if tables is None or not any(name == "tickets" for name, _ in tables) \
                     or not any(name == INDEX_TABLE for name, _ in tables):
-                db = _open_tinydb(self._read_live())
-                db.partial = None
-                yield db
-                if db.holder["dirty"]:
-                    self._remove_stale_temporaries()
-                    atomic_write(self.path, dump_json(_with_index(db.holder["data"])))
+                with self._whole_file() as db:
+                    yield db
                 return
             data, order, body = {}, [], b""
             for name, table_body in tables:
