@@ -280,3 +280,32 @@ def test_two_send_runs_never_overlap(district):
     with run_lock(store, "sms-send"):
         with pytest.raises(JobBusy, match="another 'sms send' is running"):
             send_outbox(store, config, FileGateway(store.data_dir), DAY)
+
+
+def test_templates_check_passes_for_every_shipped_template(run_cli):
+    run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
+    rows = run_cli(["templates", "check", "--json"], as_json=True)
+    assert {(r["template"], r["lang"]) for r in rows} >= {(e, l) for e in CALLER_TEMPLATES for l in ("en", "hi", "ur")}
+    assert all(r["problem"] is None and r["segments"] <= r["budget"] for r in rows)
+    assert {r["encoding"] for r in rows if r["lang"] == "en"} == {"GSM-7"}
+    assert "logged            en   GSM-7" in run_cli(["templates", "check"]).stdout
+
+
+def test_templates_check_fails_on_a_curly_quote_or_an_overlong_text(district, tmp_path, monkeypatch):
+    from helpline_core import sms_templates
+
+    config, _ = district
+    folder = tmp_path / "templates" / "sms"
+    folder.mkdir(parents=True)
+    (folder / "logged.en.txt").write_text("Your ticket’s number is {{ ticket_id }}.", encoding="utf-8")
+    (folder / "assigned.hi.txt").write_text("टिकट {{ ticket_id }} " + "अधिकारी " * 20, encoding="utf-8")
+    (folder / "closed.ur.txt").write_text("{{ no_such_value }}", encoding="utf-8")
+    monkeypatch.setattr(sms_templates, "resource_dir", lambda name: tmp_path / name)
+    sms_templates.environment.cache_clear()
+    try:
+        problems = {(r["template"], r["lang"]): r["problem"] for r in sms_templates.check_templates(config)}
+    finally:
+        sms_templates.environment.cache_clear()
+    assert problems[("logged", "en")] == "English text falls into UCS-2 because of ’"
+    assert problems[("assigned", "hi")] == "3 segments, over the budget of 2"
+    assert "'no_such_value' is undefined" in problems[("closed", "ur")]
