@@ -23,6 +23,8 @@ def _print_officer(officer):
     state = "" if officer["active"] else "  (deactivated)"
     click.echo(f"{officer['officer_id']:<12} {officer['name']:<22} {officer['role']:<10} {officer['lang']}  "
                f"{officer['phone'] or '-'}{state}")
+    if officer.get("sms_blocked"):
+        click.echo(f"{'':<12} SMS: {officer['sms_blocked']}")
     click.echo(f"{'':<12} areas: {', '.join(officer['areas'])}")
     click.echo(f"{'':<12} categories: {', '.join(officer['categories'])}")
 

@@ -34,7 +34,7 @@ def ticket_record(ticket, tz, now, with_history=True):
 def officer_record(officer):
     """:returns: the public shape of an officer (no history)."""
     return {k: officer.get(k) for k in ("officer_id", "name", "phone", "phone_type", "role", "lang", "areas",
-                                        "categories", "active")}
+                                        "categories", "active", "sms_blocked")}
 
 
 def csv_safe(value):
