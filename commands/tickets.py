@@ -67,6 +67,8 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
             click.echo(f"  follows the caller's earlier ticket {ticket['follows']} (final)")
     if ticket["officer"]:
         click.echo(f"  assigned to {ticket['officer']}")
+    elif followup:
+        click.echo(f"  not assigned yet: helpline assign {ticket['id']}")
     else:
         click.echo(f"  not assigned: no active officer covers {ticket['area']} / {ticket['category']}")
     if ticket["phone_type"] == "landline":

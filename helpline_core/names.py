@@ -15,7 +15,8 @@ def clean_text(text, limit=None, what="text"):
     """
     from .errors import InvalidValue
 
-    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in str(text or ""))
+    text = str(text or "").encode("utf-8", "replace").decode("utf-8")  # bytes that were not UTF-8 become "?"
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
     text = " ".join(text.split())
     if limit and len(text) > limit:
         raise InvalidValue(f"{what} is {len(text)} characters long; at most {limit} are kept.")

@@ -48,6 +48,7 @@ import os
 import signal
 import threading
 import time
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,6 +94,21 @@ def atomic_write(path, payload):
         os.close(dir_fd)
 
 
+CHECK_TABLE = "check"  # {"1": {"crc32": n}}: of the tickets and index rows, as written
+
+
+def _rows(table):
+    return b",\n".join(orjson.dumps(str(key)) + b":" + orjson.dumps(doc) for key, doc in table.items())
+
+
+def _table_bytes(name, rows):
+    return orjson.dumps(str(name)) + b":{\n" + rows + b"\n}"
+
+
+def _crc(tickets_rows, index_rows):
+    return zlib.crc32(index_rows, zlib.crc32(tickets_rows + b"\0"))
+
+
 def dump_json(data):
     """:returns: UTF-8 JSON bytes of ``data``; Hindi and Urdu stay readable (no ``\\u`` escapes).
 
@@ -104,19 +120,43 @@ def dump_json(data):
     """
     if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
         return orjson.dumps(data)
-    parts = []
+    return b"{" + b",".join(_table_bytes(name, _rows(table)) for name, table in data.items()) + b"}\n"
+
+
+def _live_bytes(data, tickets_rows=None):
+    """The live file's bytes: ``dump_json``'s layout, with a last ``check`` table holding the
+    CRC-32 of the tickets and index rows, so a one-line read or a one-ticket write can trust the
+    lines it does not parse (a hand edit or a damaged byte sends it to a full parse instead).
+
+    :param tickets_rows: the tickets table's rows when the caller already has them (a splice).
+    """
+    data.pop(CHECK_TABLE, None)
+    parts, rows_of = [], {}
     for name, table in data.items():
-        rows = b",\n".join(orjson.dumps(str(key)) + b":" + orjson.dumps(doc) for key, doc in table.items())
-        parts.append(orjson.dumps(str(name)) + b":{\n" + rows + b"\n}")
+        rows = tickets_rows if name == "tickets" and tickets_rows is not None else _rows(table)
+        rows_of[name] = rows
+        parts.append(_table_bytes(name, rows))
+    if "tickets" in rows_of:
+        data[CHECK_TABLE] = {"1": {"crc32": _crc(rows_of["tickets"], rows_of.get(INDEX_TABLE, b""))}}
+        parts.append(_table_bytes(CHECK_TABLE, _rows(data[CHECK_TABLE])))
     return b"{" + b",".join(parts) + b"}\n"
+
+
+def _trusted(bodies):
+    """:returns: True when the file's ``check`` table matches its tickets and index rows."""
+    try:
+        expected = orjson.loads(b"{" + bodies[CHECK_TABLE] + b"}")["1"]["crc32"]
+    except (KeyError, TypeError, orjson.JSONDecodeError):
+        return False
+    return expected == _crc(bodies.get("tickets", b""), bodies.get(INDEX_TABLE, b""))
 
 
 def read_document(path, table, doc_id):
     """Read one document of a file that ``dump_json`` wrote, without parsing the others.
 
-    :returns: ``(True, document or None)`` when the file has this layout (None: no such
-        document); ``(False, None)`` when it does not (an old or hand-edited file: parse it all).
-    :raises StoreDamaged: the file does not end as ``dump_json`` ends it (cut short, junk added).
+    :returns: ``(True, document or None)`` when the file has this layout and, for the live file,
+        its check sum holds (None: no such document); ``(False, None)`` otherwise: the caller
+        parses the whole file, which says whether it is damaged or only laid out otherwise.
     """
     try:
         with open(path, "rb") as f:
@@ -125,24 +165,24 @@ def read_document(path, table, doc_id):
         return True, None
     if not payload.strip():
         return True, None
-    head = orjson.dumps(str(table)) + b":{\n"
-    start = payload.find(head)
-    if not payload.startswith(b"{") or start < 0:
+    tables = _split_tables(payload)
+    if tables is None:
         return False, None
-    if not payload.endswith(b"}\n"):
-        raise StoreDamaged(f"{path} is damaged (it does not end as helpline writes it); it was left as it is. "
-                           f"Run 'helpline db check', then restore it from a backup.")
-    end = payload.find(b"\n}", start)
-    key = b"\n" + orjson.dumps(str(doc_id)) + b":"
-    at = payload.find(key, start + len(head) - 1, end)
+    bodies = dict(tables)
+    if len(bodies) != len(tables) or (CHECK_TABLE in bodies and not _trusted(bodies)):
+        return False, None
+    if CHECK_TABLE not in bodies and INDEX_TABLE in bodies:
+        return False, None  # a live file from before the check sum
+    body = b"\n" + bodies.get(table, b"")
+    at = body.find(b"\n" + orjson.dumps(str(doc_id)) + b":")
     if at < 0:
         return True, None
-    line_end = payload.find(b"\n", at + 1)
+    line_end = body.find(b"\n", at + 1)
+    line = body[at + 1:line_end if line_end >= 0 else len(body)].rstrip(b",")
     try:
-        return True, orjson.loads(payload[at + len(key):line_end].rstrip(b","))
-    except orjson.JSONDecodeError as e:
-        raise StoreDamaged(f"{path} is damaged ({e}); it was left as it is. Run 'helpline db check', "
-                           f"then restore it from a backup.") from None
+        return True, orjson.loads(line[line.index(b":") + 1:])
+    except (ValueError, orjson.JSONDecodeError):
+        return False, None
 
 
 def read_json(path):
@@ -293,7 +333,7 @@ class _PartialTickets:
             return
         start, end = span
         line = self.body[start:end]
-        self.data["tickets"][key] = orjson.loads(line[line.index(b":") + 1:])
+        self.data["tickets"][key] = orjson.loads(line[line.index(b":") + 1:])  # the check sum vouched for it
 
     def _span(self, key):
         """:returns: ``(start, end)`` of ticket ``key``'s line in the body (no separator), or None."""
@@ -312,6 +352,8 @@ class _PartialTickets:
             return self._rebuild(tickets, touched)  # a ticket left: the rare, simple way
         edits, new = [], []
         for key in touched:
+            if key not in tickets:
+                continue  # loaded to look at (an archived ticket), never live here
             span = self._span(key)
             line = orjson.dumps(key) + b":" + orjson.dumps(tickets[key])
             if span:
@@ -431,7 +473,7 @@ class Store:
         yield db
         if db.holder["dirty"]:
             self._remove_stale_temporaries()
-            atomic_write(self.path, dump_json(_with_index(db.holder["data"])))
+            atomic_write(self.path, _live_bytes(_with_index(db.holder["data"])))
 
     def snapshot(self):
         """:returns: a read-only view (TinyDB) of the live data as it is now, without the lock."""
@@ -453,9 +495,8 @@ class Store:
             except FileNotFoundError:
                 payload = b""
             tables = _split_tables(payload) if payload.strip() else None
-            if tables is None or not any(name == "tickets" for name, _ in tables) \
-                    or not any(name == INDEX_TABLE for name, _ in tables):
-                with self._whole_file() as db:
+            if tables is None or len(dict(tables)) != len(tables) or not _trusted(dict(tables)):
+                with self._whole_file() as db:  # another layout, a hand edit or damage: parse it all
                     yield db
                 return
             data, order, body = {}, [], b""
@@ -483,15 +524,10 @@ class Store:
                     index[key] = index_entry(tickets[key])
                 else:
                     index.pop(key, None)
-            parts = []
-            for name in order + [n for n in data if n not in order]:
-                if name == "tickets":
-                    rows = db.partial.splice(tickets)
-                else:
-                    rows = b",\n".join(orjson.dumps(str(k)) + b":" + orjson.dumps(v) for k, v in data[name].items())
-                parts.append(orjson.dumps(name) + b":{\n" + rows + b"\n}")
+            ordered = {name: data[name] for name in order + [n for n in data if n not in order] if name in data}
+            rows = db.partial.splice(tickets)
             self._remove_stale_temporaries()
-            atomic_write(self.path, b"{" + b",".join(parts) + b"}\n")
+            atomic_write(self.path, _live_bytes(ordered, tickets_rows=rows))
 
     def _read_live(self):
         data = read_json(self.path)

@@ -146,9 +146,14 @@ def test_one_document_a_line_and_reading_one_without_the_rest(district):
     assert read_document(store.path, "tickets", 1) == (True, None)
     assert read_document(store.path, "outbox", 1)[1]["template"] == "logged"
     assert store.find_ticket_document(1002)["description"] == "दवा चाहिए \"}"
-    store.path.write_bytes(dump_json(read_json(store.path))[:-2])  # cut short
+    good = store.path.read_bytes()
+    store.path.write_bytes(good[:-2])  # cut short: a one-line read gives up, the full parse says why
+    assert read_document(store.path, "tickets", 1001) == (False, None)
     with pytest.raises(StoreDamaged):
-        read_document(store.path, "tickets", 1001)
+        store.find_ticket_document(1001)
+    store.path.write_bytes(good.replace(b'"serial":1000', b'"serial":1000,', 1))  # another line damaged
+    with pytest.raises(StoreDamaged):
+        store.find_ticket_document(1001)
     store.path.write_bytes(b'{"tickets":{"1001":{"id":"x"}}}')  # another writer's layout: parse it all
     assert read_document(store.path, "tickets", 1001) == (False, None)
     assert store.find_ticket_document(1001) == {"id": "x"}
@@ -183,7 +188,7 @@ def test_one_ticket_transactions_write_what_full_ones_write(tmp_path):
     from conftest import ROSTER
     from helpline_core.district import init_district
     from helpline_core.officers import add_officer
-    from helpline_core.store import _with_index, dump_json, read_json
+    from helpline_core.store import _live_bytes, _with_index, read_json
 
     files = {}
     for kind in ("transaction", "ticket_transaction"):
@@ -196,7 +201,7 @@ def test_one_ticket_transactions_write_what_full_ones_write(tmp_path):
         _replay(store, config, kind)
         files[kind] = store.path.read_bytes()
         data = read_json(store.path)
-        assert dump_json(_with_index(dict(data))) == files[kind]  # the index is exactly the tickets'
+        assert _live_bytes(_with_index(dict(data))) == files[kind]  # the index is exactly the tickets'
     assert files["transaction"] == files["ticket_transaction"]
     data = read_json(store.path)
     assert data["tickets"]["1000"]["calls"] == 2 and data["tickets"]["1003"]["officer"] == "meena"  # meena's first is closed
@@ -218,3 +223,34 @@ def test_splice_replaces_appends_and_removes_lines():
         partial.loaded = set(loaded)
         assert partial.splice(tickets) == expected
     assert _PartialTickets(b"", {}).splice({"1": {}}) == b'"1":{}'
+
+
+def test_a_hand_edited_index_is_not_trusted_and_gets_rebuilt(district):
+    from helpline_core.store import _with_index, _live_bytes, read_json
+
+    config, store = district
+    with store.transaction() as db:
+        first, _ = tickets.log_call(db, config, store, phone="9876500001", area="Khanyar", category="ration",
+                                    actor="op", now=NOW)
+    text = store.path.read_bytes().replace(b'["+919876500001","ration"', b'["+919999999999","ration"')
+    store.path.write_bytes(text)  # a stale index row (a hand edit, an old release): the check sum no longer holds
+    with store.ticket_transaction() as db:
+        again, followup = tickets.log_call(db, config, store, phone="9876500001", area="Khanyar", category="ration",
+                                           actor="op", now=NOW)
+    assert followup and again["id"] == first["id"]
+    data = read_json(store.path)
+    assert _live_bytes(_with_index(dict(data))) == store.path.read_bytes()
+
+
+def test_reject_as_duplicate_of_an_archived_ticket_in_a_one_ticket_write(district):
+    config, store = district
+    old = _closed_ticket(store, config, "9876500001", NOW - timedelta(days=3))
+    archive_final_tickets(store, config, NOW)
+    with store.ticket_transaction() as db:
+        new, _ = tickets.log_call(db, config, store, phone="9876500001", area="Khanyar", category="ration",
+                                  actor="op", now=NOW)
+    with store.ticket_transaction() as db:
+        rejected = tickets.reject(db, config, store, new["id"], reason="dup", duplicate_of=old["id"], actor="op",
+                                  now=NOW)
+    assert rejected["duplicate_of"] == old["id"]
+    assert store.find_ticket_document(new["serial"])["status"] == "rejected"
