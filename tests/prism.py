@@ -2,11 +2,11 @@
 
 No tests live here. Prism (npm ``@stoplight/prism-cli``, pinned in ``package.json``) serves Twilio's
 own OpenAPI description of the 2010-04-01 API and checks every request the real ``twilio`` library
-sends against it; see ``shared/twilio/README.md`` beside this repository.
+sends against it; see ``tests/twilio/README.md`` for the spec's source, version and licence.
 
 Install Prism once per checkout with ``npm ci --ignore-scripts --no-audit --no-fund``.
 
-The spec folder is ``<repo>/../shared/twilio`` unless ``HELPLINE_TWILIO_SPEC_DIR`` names another one.
+The spec folder is ``tests/twilio`` in this repository unless ``HELPLINE_TWILIO_SPEC_DIR`` names another one.
 It is read-only: :func:`derived_spec` writes its copy, with Twilio-shaped error responses added,
 into a temporary directory.
 
@@ -39,7 +39,7 @@ PRISM_BIN = REPO / "node_modules" / ".bin" / "prism"
 NPM_INSTALL = "npm ci --ignore-scripts --no-audit --no-fund"
 
 SPEC_DIR_ENV = "HELPLINE_TWILIO_SPEC_DIR"
-DEFAULT_SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "twilio"
+DEFAULT_SPEC_DIR = Path(__file__).resolve().parent / "twilio"
 SPEC_NAME = "twilio_api_v2010.json"
 
 MESSAGES = "/2010-04-01/Accounts/{AccountSid}/Messages.json"

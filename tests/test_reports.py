@@ -14,7 +14,7 @@ from helpline_core.district import init_district
 from helpline_core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+FIXTURE = REPO / "tests" / "fixtures" / "boston311_every50.csv"
 MAPPING = REPO / "data" / "mappings" / "boston311.toml"
 AREAS = REPO / "data" / "samples" / "boston_areas.csv"
 UTC = timezone.utc
@@ -62,14 +62,9 @@ def count_from_csv(path, first, last, tz_name="America/New_York"):
 
 
 @pytest.fixture(scope="module")
-def boston_fixture(tmp_path_factory):
-    """A few hundred real rows: every 50th row of the Boston file (March and April 2015)."""
-    path = tmp_path_factory.mktemp("fixture") / "boston311_every50.csv"
-    with open(REAL / "boston311_2015_mar_apr.csv", newline="", encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    body = [line for line in lines[1:] if line]
-    path.write_text("\n".join([lines[0]] + body[7::50]) + "\n", encoding="utf-8")
-    return path
+def boston_fixture():
+    """A few hundred real rows: every 50th row of Boston 311's March and April 2015 cases (committed)."""
+    return FIXTURE
 
 
 @pytest.fixture
