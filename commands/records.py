@@ -238,10 +238,12 @@ def export_cmd(app, fmt, first_day, last_day, out):
     """Export: a complete JSON dump, tickets as CSV, or Open311 GeoReport v2 service requests.
 
     json is everything in the data directory (config, tickets live and archived with their
-    history, officers, outbox, sent texts) for 'helpline import-json'. csv has the columns of
-    'list --csv' plus external_id, source, address, lat, long; cells a spreadsheet would run
-    as formulas get a leading '. open311 is a JSON array of service requests with times in
-    ISO 8601 with their offset; it never holds the caller's phone or name.
+    history, officers, outbox, sent texts) for 'helpline import-json'; it holds personal data
+    and says so. csv has the columns of 'list --csv' plus external_id, source, address, lat,
+    long; cells a spreadsheet would run as formulas get a leading '. open311 is a JSON array
+    of service requests with times in ISO 8601 with their offset; it never holds the caller's
+    phone or name. Neither csv nor open311 holds the description, notes or caller's name of a
+    sensitive (counselling) ticket.
 
     \b
     Example:
@@ -258,6 +260,7 @@ def export_cmd(app, fmt, first_day, last_day, out):
             raise click.UsageError("--from/--to do not apply to --format json: the dump is always complete.")
         import json
         _write_or_print(out, json.dumps(export.dump_store(app.store, cfg, now), ensure_ascii=False) + "\n")
+        click.echo(f"Note: {export.PERSONAL_DATA_NOTICE}", err=True)
         return
     if first_day and last_day and first_day > last_day:
         raise click.BadParameter(f"{first_day.date()} is after --to {last_day.date()}.", param_hint="'--from'")

@@ -287,6 +287,9 @@ def show_cmd(app, ticket_id, as_json):
             click.echo(f"    {state:<11} {key}")
 
 
+SHOW_SENSITIVE_HELP = "Include the caller's name, description and notes of sensitive (counselling) tickets."
+
+
 def _print_table(app, found, now):
     from helpline_core.clock import local_text
     from helpline_core.tickets import is_overdue
@@ -302,7 +305,11 @@ def _print_table(app, found, now):
                    f"{t['phone'] or '-'}{'  overdue' if flag == '!' else ''}")
 
 
-def _emit(app, found, now, as_json, as_csv):
+def _emit(app, found, now, as_json, as_csv, show_sensitive=False):
+    if not show_sensitive:
+        from helpline_core.privacy import shareable
+
+        found = [shareable(app.config, t) for t in found]
     if as_json:
         print_json([_record(app, t, now) for t in found])
     elif as_csv:
@@ -317,9 +324,13 @@ def _emit(app, found, now, as_json, as_csv):
 @click.argument("phone", type=PHONE)
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--show-sensitive", is_flag=True, help=SHOW_SENSITIVE_HELP)
 @pass_app
-def find_cmd(app, phone, as_json, as_csv):
+def find_cmd(app, phone, as_json, as_csv, show_sensitive):
     """All of a caller's tickets (live and archived), newest first.
+
+    Tickets of a sensitive category (counselling) come without the caller's name,
+    description and notes unless --show-sensitive is given; 'show' always has them.
 
     \b
     Example:
@@ -328,7 +339,7 @@ def find_cmd(app, phone, as_json, as_csv):
     from helpline_core import tickets
 
     found = tickets.tickets_of_phone(app.store.snapshot(), app.store, phone)
-    _emit(app, found, app.now(), as_json, as_csv)
+    _emit(app, found, app.now(), as_json, as_csv, show_sensitive)
 
 
 @click.command("list")
@@ -345,14 +356,20 @@ def find_cmd(app, phone, as_json, as_csv):
 @click.option("--limit", type=click.IntRange(min=1))
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (formula-safe).")
+@click.option("--show-sensitive", is_flag=True, help=SHOW_SENSITIVE_HELP)
 @pass_app
-def list_cmd(app, statuses, area, category, officer, overdue, since, until, phone, limit, as_json, as_csv):
+def list_cmd(app, statuses, area, category, officer, overdue, since, until, phone, limit, as_json, as_csv,
+             show_sensitive):
     """List tickets, newest first.
+
+    Tickets of a sensitive category (counselling) come without the caller's name,
+    description and notes unless --show-sensitive is given; 'show' always has them.
 
     \b
     Example:
       helpline list --status open --area Khanyar --overdue
       helpline list --status closed --since 2026-11-01 --csv > closed.csv
+      helpline list --category counselling --json --show-sensitive
     """
     from helpline_core import tickets
     from helpline_core.routing import get_officer
@@ -366,4 +383,4 @@ def list_cmd(app, statuses, area, category, officer, overdue, since, until, phon
         area=cfg.area(area) if area else None, category=cfg.category(category) if category else None,
         officer=get_officer(db, officer)["officer_id"] if officer else None, overdue=overdue,
         since=since.date() if since else None, until=until.date() if until else None, phone=phone, limit=limit)
-    _emit(app, found, app.now(), as_json, as_csv)
+    _emit(app, found, app.now(), as_json, as_csv, show_sensitive)

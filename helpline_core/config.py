@@ -8,8 +8,9 @@ Shape::
     timezone = "Asia/Kolkata"   # every "today", day boundary and shown time uses it
     languages = ["en", "hi", "ur"]
 
-    [categories]                # name = SLA in hours
+    [categories]                # name = SLA in hours, or an inline table with sensitive = true
     ration = 48
+    counselling = { sla_hours = 4, sensitive = true }
 
     [quiet_hours]               # no texts to callers between these local times
     start = "21:00"
@@ -38,6 +39,9 @@ CONFIG_NAME = "config.toml"
 DEFAULT_CATEGORIES = {"ration": 48, "medicine": 24, "doctor": 12, "counselling": 4, "other": 72}
 LANGUAGES = ("en", "hi", "ur")
 DEFAULT_TIMEZONE = "Asia/Kolkata"
+# Categories whose callers' words stay private (see ``Config.is_sensitive``) when config.toml
+# does not say: a district set up before the ``sensitive`` key existed keeps counselling private.
+DEFAULT_SENSITIVE = ("counselling",)
 
 
 class Config:
@@ -54,8 +58,18 @@ class Config:
             raise ConfigError(f"{path} has no district {missing.args[0]}; add it by hand.") from None
         self.timezone_name = district.get("timezone", DEFAULT_TIMEZONE)
         self.languages = tuple(district.get("languages", LANGUAGES))
-        self.categories = {str(k): self.number(v, f"categories.{k}") for k, v in
-                           raw.get("categories", DEFAULT_CATEGORIES).items()}
+        self.categories, self.sensitive_categories = {}, set()
+        for name, value in raw.get("categories", DEFAULT_CATEGORIES).items():
+            name = str(name)
+            sensitive = name.casefold() in DEFAULT_SENSITIVE
+            if isinstance(value, dict):
+                sensitive = value.get("sensitive", sensitive)
+                if not isinstance(sensitive, bool):
+                    raise ConfigError(f"{path}: categories.{name}.sensitive = {sensitive!r} is not true or false.")
+                value = value.get("sla_hours")
+            self.categories[name] = self.number(value, f"categories.{name}")
+            if sensitive:
+                self.sensitive_categories.add(name)
         try:
             self.areas = [dict(name=a["name"], alt_names=list(a.get("alt_names", []))) for a in raw.get("areas", [])]
         except (KeyError, TypeError, AttributeError):
@@ -102,6 +116,16 @@ class Config:
         except KeyError:
             raise ConfigError(f"category '{category}' is used by tickets but missing from [categories] in "
                               f"{self.path}; add it back with its SLA hours.") from None
+
+    def is_sensitive(self, category):
+        """:returns: True when tickets of ``category`` hold words that must stay private.
+
+        Set per category in config.toml (``counselling = { sla_hours = 4, sensitive = true }``);
+        a category written as a bare number is sensitive only when it is counselling, so a
+        district set up before the setting existed keeps its counselling tickets private.
+        The rule for what stays private is in ``privacy.py``.
+        """
+        return category in self.sensitive_categories
 
     def area(self, text):
         """:returns: the canonical area name for ``text`` (case-insensitive, alternative names too).
@@ -154,8 +178,12 @@ def _toml_string(value):
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_config(code, name, timezone, categories, areas, languages=LANGUAGES):
-    """:returns: the text of a new ``config.toml`` (commented, meant to be read and edited)."""
+def render_config(code, name, timezone, categories, areas, languages=LANGUAGES, sensitive=DEFAULT_SENSITIVE):
+    """:returns: the text of a new ``config.toml`` (commented, meant to be read and edited).
+
+    :param sensitive: the categories written with ``sensitive = true`` (their callers' words stay
+        private: only ``show`` and the officer's own assignment text carry them).
+    """
     lines = [
         "# helpline district configuration. Times are local to the time zone below.",
         "",
@@ -165,10 +193,13 @@ def render_config(code, name, timezone, categories, areas, languages=LANGUAGES):
         f"timezone = {_toml_string(timezone)}",
         "languages = [" + ", ".join(_toml_string(l) for l in languages) + "]",
         "",
-        "# category = SLA in hours (target time from the first call to resolution)",
+        "# category = SLA in hours (target time from the first call to resolution);",
+        "# sensitive = true keeps a category's descriptions, notes and callers' names out of",
+        "# exports, reports, lists and digests (counselling is sensitive unless it says false)",
         "[categories]",
     ]
-    lines += [f"{_toml_string(cat)} = {hours:g}" for cat, hours in categories.items()]
+    lines += [f"{_toml_string(cat)} = {{ sla_hours = {hours:g}, sensitive = true }}"
+              if cat in sensitive else f"{_toml_string(cat)} = {hours:g}" for cat, hours in categories.items()]
     lines += [
         "",
         "# no texts to callers between these local times; they wait in the outbox",

@@ -5,6 +5,7 @@ document exactly as stored, so that ``load_dump`` into an empty data directory r
 same files byte for byte::
 
     {"format": "helpline-dump", "version": 1, "exported_at": UTC ISO 8601,
+     "personal_data": "This file holds personal data: ...",   # a plain warning to whoever opens it
      "district": {"code", "name", "timezone"},
      "config_toml": "<config.toml, verbatim>",
      "live": {table: {doc_id: document}},        # helpline.json: meta, tickets, officers, outbox, imports, ...
@@ -16,7 +17,8 @@ Not in it: the file gateway's ``outbox.jsonl`` (the stand-in for an SMS provider
 backups, rejects files of imports and ``stats-cache.json`` (derived).
 
 Open311 (``--format open311``) writes GeoReport v2 service requests. It is a public format, so
-the caller's phone number and name are never in it.
+the caller's phone number and name are never in it, nor a sensitive ticket's description or
+notes. The dump, which holds everything, says so in ``personal_data``.
 """
 
 import json
@@ -26,6 +28,7 @@ from pathlib import Path
 from .clock import from_iso, local_day_bounds, local_iso, to_iso
 from .config import CONFIG_NAME
 from .errors import InvalidValue
+from .privacy import PERSONAL_DATA_NOTICE
 from .store import atomic_write, dump_json, read_json
 
 DUMP_FORMAT = "helpline-dump"
@@ -43,6 +46,7 @@ def dump_store(store, config, now):
 
     with store.lock():
         dump = {"format": DUMP_FORMAT, "version": DUMP_VERSION, "exported_at": to_iso(now),
+                "personal_data": PERSONAL_DATA_NOTICE,
                 "district": {"code": config.district_code, "name": config.district_name,
                              "timezone": config.timezone_name},
                 "config_toml": (store.data_dir / CONFIG_NAME).read_text(encoding="utf-8"),
@@ -161,17 +165,21 @@ def _cell(value):
 
 def tickets_csv(tickets, config, now):
     """:returns: CSV text: the columns of ``list --csv`` plus ``external_id``, ``source``,
-    ``address``, ``lat``, ``long``; text cells a spreadsheet would run as a formula get a leading ``'``."""
+    ``address``, ``lat``, ``long``; text cells a spreadsheet would run as a formula get a leading ``'``.
+    Sensitive tickets go without their caller's name and description (``privacy.shareable``)."""
     import csv
     import io
 
     from .records import CSV_FIELDS, ticket_record
+
+    from .privacy import shareable
 
     fields = CSV_FIELDS + EXTRA_CSV_FIELDS
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180, as list --csv
     writer.writerow(fields)
     for ticket in tickets:
+        ticket = shareable(config, ticket)
         record = ticket_record(ticket, config.tz, now, with_history=False)
         for name in EXTRA_CSV_FIELDS:
             record[name] = ticket.get(name)
@@ -198,10 +206,14 @@ def open311_requests(tickets, config, officers):
         ``address`` (the area when no address is known), ``address_id`` (null), ``zipcode``
         (null), ``lat``, ``long``, ``media_url``
         (null); times ISO 8601 in the district's zone with their offset, null when unknown.
-        No phone number or caller's name.
+        No phone number or caller's name; a sensitive ticket's ``description`` and
+        ``status_notes`` are null (``privacy.shareable``).
     """
+    from .privacy import shareable
+
     requests = []
     for t in tickets:
+        t = shareable(config, t)
         officer = officers.get(t.get("officer")) if t.get("officer") else None
         last = t["history"][-1]["at"] if t.get("history") else t["opened_at"]
         requests.append({

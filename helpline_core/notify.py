@@ -7,6 +7,7 @@ are rendered later from the snapshot, so the operator's commands stay fast.
 
 from .clock import local_text
 from .outbox import note_on_ticket, queue_message
+from .privacy import description_for_officer
 
 # ticket history event -> caller template
 CALLER_EVENTS = {"opened": "logged", "call": "followup", "assign": "assigned", "resolve": "resolved",
@@ -48,12 +49,13 @@ def caller_context(config, ticket, officer):
 
 
 def officer_context(config, ticket, officer):
-    """:returns: the snapshot for an officer's ``officer_assigned`` text."""
+    """:returns: the snapshot for an officer's ``officer_assigned`` text. A sensitive ticket's
+    description is left out unless ``[sms] sensitive_details_to_officer = true`` (``privacy``)."""
     return {
         "district": config.district_name, "ticket_id": ticket["id"],
         "category": category_word(ticket["category"], officer["lang"]), "area": ticket["area"],
         "caller_name": cut(ticket["caller_name"], NAME_CHARS), "caller_phone": ticket["phone"] or "-",
-        "description": cut(ticket["description"]), "due_local": local_text(ticket["due_at"], config.tz)[5:],
+        "description": cut(description_for_officer(config, ticket)), "due_local": local_text(ticket["due_at"], config.tz)[5:],
     }
 
 

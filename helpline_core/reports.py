@@ -306,7 +306,8 @@ def csv_text(report):
 
 def html_report(store, config, now, first_day, last_day):
     """A single self-contained HTML page: the summary, a chart of tickets opened and closed per
-    day, breakdowns by category and by area (table and chart) and the overdue list. Inline SVG and
+    day, breakdowns by category and by area (table and chart) and the overdue list (a sensitive
+    ticket's description left out, ``privacy.shareable``). Inline SVG and
     CSS only: no script, no network. Rendered from ``templates/report.html`` (autoescaped).
 
     :returns: the page as text. :raises InvalidValue: as ``build_report``.
@@ -315,6 +316,7 @@ def html_report(store, config, now, first_day, last_day):
 
     from . import charts
     from .clock import local_text
+    from .privacy import shareable
     from .resources import resource_dir
 
     items = load_items(store)
@@ -330,7 +332,7 @@ def html_report(store, config, now, first_day, last_day):
                 "due": local_text(i.ticket["due_at"], config.tz), "area": i.ticket["area"],
                 "category": i.ticket["category"], "officer": i.ticket.get("officer") or "",
                 "days_over": round((min(end, now) - i.due).total_seconds() / 86400, 1),
-                "description": i.ticket.get("description") or ""}
+                "description": shareable(config, i.ticket).get("description") or ""}
                for i in overdue_at(_relevant(items, start, end), end, now)]
     day_chart = charts.bar_chart([d["key"][5:] for d in days],
                                  [("opened", [d["opened"] for d in days]), ("closed", [d["closed"] for d in days])])

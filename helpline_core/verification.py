@@ -15,8 +15,9 @@ those the one with the fewest tickets so far (ties: the smaller officer ID). Tic
 serial order, so the split is deterministic and balanced. A ticket nobody may verify is still
 listed, in an "unassigned" group.
 
-Privacy: a counselling ticket's description ("what was asked") and resolution note are never put
-on the list.
+Privacy: for a ticket of a sensitive category (counselling unless config.toml says otherwise;
+see ``privacy``) the caller's name, the description ("what was asked") and the resolution note
+are never put on the list: the verifier has the number to call and the ticket ID for ``show``.
 
 jinja2 is imported only by ``write_verification_list`` (0.05 s): importing this module is cheap.
 """
@@ -27,7 +28,6 @@ from .clock import from_iso, local_day_bounds, local_text
 
 FOLDER = "verification"
 TEMPLATE = "verification.html"
-PRIVATE_CATEGORIES = ("counselling",)  # their description never goes on a list
 UNASSIGNED = "(unassigned)"  # the CSV's verifier cell for tickets no verifier may take
 
 # (row key, column heading): the order of the CSV columns after ``verifier`` and of the HTML table
@@ -88,9 +88,9 @@ def build_verification_list(db, config, day, *, sample=None, seed=None):
         Groups: verifiers with at least one ticket, by officer ID, then the unassigned group
         (``verifier`` None) when some ticket has no eligible verifier. ``row`` is::
 
-            {"ticket_id", "caller_name", "phone" (E.164 or ""), "area", "category",
-             "asked" (the description; "" for counselling), "resolution_note" (note of the last
-             "resolve" event), "officer" ("rafiq (Rafiq Ahmad)", the resolving officer),
+            {"ticket_id", "caller_name" ("" for a sensitive category), "phone" (E.164 or ""),
+             "area", "category", "asked" (the description; "" for a sensitive category),
+             "resolution_note" (note of the last "resolve" event; "" for a sensitive category), "officer" ("rafiq (Rafiq Ahmad)", the resolving officer),
              "resolved_local" ("YYYY-MM-DD HH:MM" in the district's zone),
              "sms_resolved" (see ``sms_state``), "outcome": "", "verifier_note": "",
              "serial": int, "waiting": bool (resolved before ``day``)}
@@ -176,10 +176,10 @@ def _row(ticket, config, officers, waiting):
     else:
         officer = resolver or ""
     notes = [e.get("note") for e in ticket.get("history", []) if e.get("type") == "resolve"]
-    private = str(ticket.get("category", "")).casefold() in PRIVATE_CATEGORIES
+    private = config.is_sensitive(ticket.get("category"))
     return {
         "ticket_id": ticket["id"],
-        "caller_name": ticket.get("caller_name") or "",
+        "caller_name": "" if private else (ticket.get("caller_name") or ""),
         "phone": ticket.get("phone") or "",
         "area": ticket.get("area") or "",
         "category": ticket.get("category") or "",

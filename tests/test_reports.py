@@ -209,7 +209,7 @@ def test_html_escapes_what_callers_said_and_csv_neutralises_formulas(data_dir, t
     store = Store(data_dir)
     opened = NOW - timedelta(days=5)
     with store.transaction() as db:
-        tickets.log_call(db, config, store, phone="9876543210", area="Khanyar", category="counselling", actor="op",
+        tickets.log_call(db, config, store, phone="9876543210", area="Khanyar", category="medicine", actor="op",
                          now=opened, description="<script>alert(1)</script> & more")
         tickets.log_call(db, config, store, phone="9876500002", area='=HYPERLINK("http://x","y")',
                          category="ration", actor="op", now=opened)
