@@ -7,7 +7,7 @@ import click
 from .common import PHONE, TICKET, json_option, pass_app, print_json
 
 STATES = click.Choice(["queued", "held", "sending", "unknown", "sent", "delivered", "undelivered", "failed",
-                       "cancelled"])
+                       "cancelled", "superseded"])
 
 
 def as_of_option(f):
@@ -62,7 +62,8 @@ def send_cmd(app, limit, dry_run, as_of):
     if dry_run:
         for key, recipient, body, encoding, segments in report.would_send:
             click.echo(f"{key}  to {recipient}  {encoding} {segments} seg\n    {body}")
-        click.echo(f"Dry run: {len(report.would_send)} would be sent, {len(report.held)} held for quiet hours.")
+        click.echo(f"Dry run: {len(report.would_send)} would be sent, {len(report.held)} held for quiet hours, "
+                   f"{len(report.superseded)} superseded.")
         return
     for key in report.unknown:
         click.echo(f"UNKNOWN: {key} was being sent by a run that stopped; checked with the gateway.")
@@ -129,7 +130,17 @@ def list_cmd(app, states, ticket_id, days, as_json):
         click.echo("No messages.")
     for r in records:
         cost = f"{r.get('encoding') or '-'} {r.get('segments') or '-'} seg"
-        click.echo(f"{r['state']:<11} {r['key']}  {cost}{'  ' + r['error'] if r.get('error') else ''}")
+        notes = [note for note in _notes(r) if note]
+        click.echo(f"{r['state']:<11} {r['key']}  {cost}{''.join('  ' + note for note in notes)}")
+
+
+def _notes(record):
+    """:returns: the short remarks ``sms list`` prints after a message: why it was superseded, its
+    cost over budget, characters left out, its error."""
+    return [record.get("superseded"),
+            f"over budget: {record['segments']} segments > {record['over_budget']}" if record.get("over_budget") else None,
+            f"dropped: {record['dropped']}" if record.get("dropped") else None,
+            record.get("error")]
 
 
 @sms_group.command("show")
@@ -151,7 +162,7 @@ def show_cmd(app, key, as_json):
         return
     for field in ("key", "state", "recipient", "template", "lang", "encoding", "segments", "attempts", "created_at",
                   "last_attempt_at", "next_attempt_at", "sent_at", "gateway", "gateway_id", "error_code", "error",
-                  "render_error"):
+                  "superseded", "over_budget", "dropped", "render_error"):
         if record.get(field) not in (None, ""):
             click.echo(f"{field:<16} {record[field]}")
     if record.get("body"):
@@ -175,19 +186,29 @@ def retry_cmd(app, key):
 
 
 @sms_group.command("cancel")
-@click.argument("key")
+@click.argument("key_or_ticket", metavar="KEY|TICKET")
 @pass_app
-def cancel_cmd(app, key):
-    """Cancel a message that has not been sent.
+def cancel_cmd(app, key_or_ticket):
+    """Cancel a message that has not been sent, or all the waiting messages of a ticket.
 
     \b
     Example:
       helpline sms cancel "SXR-10003:logged:0:+919876543210"
+      helpline sms cancel SXR-10003
     """
-    from helpline_core.outbox import cancel_message
+    from helpline_core.outbox import cancel_message, cancel_ticket_messages
 
-    record = cancel_message(app.store, app.config, key, app.now())
-    click.echo(f"{record['key']} cancelled.")
+    if ":" in key_or_ticket:  # message keys always have colons; ticket IDs never
+        record = cancel_message(app.store, app.config, key_or_ticket, app.now())
+        click.echo(f"{record['key']} cancelled.")
+        return
+    from helpline_core.ids import format_id, parse_id
+
+    ticket_id = format_id(app.config.district_code, parse_id(key_or_ticket, app.config.district_code))
+    records = cancel_ticket_messages(app.store, app.config, ticket_id, app.now())
+    for record in records:
+        click.echo(f"{record['key']} cancelled.")
+    click.echo(f"{len(records)} waiting message(s) of {ticket_id} cancelled.")
 
 
 @sms_group.command("test")

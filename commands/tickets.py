@@ -35,7 +35,8 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
     """Log a call: open a ticket and read its ID to the caller.
 
     A second call from the same number in the same category while a ticket is still open
-    is added to that ticket (the caller keeps one ID), unless --new is given. The ticket is
+    is added to that ticket (the caller keeps one ID), unless --new is given; on a resolved
+    ticket it reopens it to its officer (the caller says it is not solved). The ticket is
     routed to the active officer for the area and category with the fewest open tickets.
 
     \b
@@ -59,7 +60,10 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
         print_json(record)
         return
     spoken = " ".join(ticket["id"].replace("-", ""))
-    if followup:
+    if followup and ticket["history"][-1]["type"] == "reopen":  # a call on a resolved ticket
+        click.echo(f"Follow-up call on resolved ticket {ticket['id']}: reopened ({ticket['status']}, "
+                   f"call {ticket['calls']}). Tell the caller it is back with the officer.")
+    elif followup:
         click.echo(f"Follow-up call added to ticket {ticket['id']} ({ticket['status']}, call {ticket['calls']}).")
     else:
         click.echo(f"Ticket {ticket['id']}   (read out: {spoken})")

@@ -24,7 +24,8 @@ def send_task(store, config, *, now, gateway_factory=None, **_):
     from .sending import send_outbox
 
     report = send_outbox(store, config, _gateway(config, store, gateway_factory), now)
-    return {"sent": len(report.sent), "held": len(report.held), "failed": len(report.failed),
+    return {"sent": len(report.sent), "held": len(report.held), "superseded": len(report.superseded),
+            "failed": len(report.failed),
             "retrying": len(report.retrying), "unknown": len(report.unknown)}
 
 
@@ -156,7 +157,7 @@ def escalate_task(store, config, *, now, settings, **_):
                         db, now, key=f"{ticket['id']}:escalation:{sequence}:{recipient['phone']}",
                         recipient=recipient["phone"], audience=recipient["role"], template="escalation",
                         lang=recipient["lang"], ticket_id=ticket["id"], officer_id=recipient["officer_id"],
-                        ignore_quiet_hours=True,
+                        ignore_quiet_hours=True, ticket_events=len(ticket["history"]),
                         context={"district": config.district_name, "ticket_id": ticket["id"],
                                  "category": category_word(ticket["category"], recipient["lang"]),
                                  "area": ticket["area"], "level": "U" if level == "unassigned" else level,

@@ -78,12 +78,13 @@ def ticket_event(db, config, ticket, kind, now, sequence=None):
         queued.append(queue_message(
             db, now, key=f"{ticket['id']}:{template}:{sequence}:{ticket['phone']}", recipient=ticket["phone"],
             audience="caller", template=template, lang=ticket["language"], ticket_id=ticket["id"],
-            context=caller_context(config, ticket, officer), note=False))
+            context=caller_context(config, ticket, officer), note=False, ticket_events=len(ticket["history"])))
     if kind == "assign" and officer and officer.get("phone_type") != "landline":
         queued.append(queue_message(
             db, now, key=f"{ticket['id']}:officer_assigned:{sequence}:{officer['phone']}", recipient=officer["phone"],
             audience="officer", template="officer_assigned", lang=officer["lang"], ticket_id=ticket["id"],
-            officer_id=officer["officer_id"], context=officer_context(config, ticket, officer), note=False))
+            officer_id=officer["officer_id"], context=officer_context(config, ticket, officer), note=False,
+            ticket_events=len(ticket["history"])))
     queued = [q for q in queued if q is not None]
     note_on_ticket(db, *queued)
     return queued

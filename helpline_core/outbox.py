@@ -12,11 +12,15 @@ Message record::
      "ticket_id": "SXR-10429" | null, "officer_id": "rafiq" | null,
      "audience": "caller" | "officer" | "supervisor", "recipient": "+91...", "lang": "en|hi|ur",
      "template": "assigned", "context": {...snapshot...},
-     "state": "queued|held|sending|unknown|sent|delivered|undelivered|failed|cancelled",
+     "state": "queued|held|sending|unknown|sent|delivered|undelivered|failed|cancelled|superseded",
      "body", "encoding", "segments": set when rendered (null before),
      "attempts": int, "next_attempt_at", "last_attempt_at", "sent_at", "created_at", "updated_at": UTC ISO,
      "gateway": "file|twilio" | null, "gateway_id": str | null,
-     "error_code": int | null, "error": str | null, "ignore_quiet_hours": bool}
+     "error_code": int | null, "error": str | null, "ignore_quiet_hours": bool,
+     "ticket_events": int | null,      # history events the ticket had when queued (``freshness``)
+     "superseded": str | null,         # why it was not sent: the ticket moved on (``freshness``)
+     "dropped": str | null,            # characters left out of the values: not sendable in GSM-7
+     "over_budget": int | null}        # the segment budget the rendered text exceeds
 
 A ticket keeps a short summary of its messages in ``ticket["messages"]`` ({key: state}) so
 ``show`` needs no other file.
@@ -30,19 +34,22 @@ from .store import put_document, raw_documents
 
 QUEUED, HELD, SENDING, UNKNOWN = "queued", "held", "sending", "unknown"
 SENT, DELIVERED, UNDELIVERED, FAILED, CANCELLED = "sent", "delivered", "undelivered", "failed", "cancelled"
+SUPERSEDED = "superseded"  # final: the ticket moved on before the text went out (``freshness``)
 WAITING = (QUEUED, HELD)
 LIVE_STATES = (QUEUED, HELD, SENDING, UNKNOWN)
-STATES = (QUEUED, HELD, SENDING, UNKNOWN, SENT, DELIVERED, UNDELIVERED, FAILED, CANCELLED)
+STATES = (QUEUED, HELD, SENDING, UNKNOWN, SENT, DELIVERED, UNDELIVERED, FAILED, CANCELLED, SUPERSEDED)
 SMS_DIR = "sms"
 
 
 def queue_message(db, now, *, key, recipient, audience, template, lang, context, ticket_id=None, officer_id=None,
-                  ignore_quiet_hours=False, note=True):
+                  ignore_quiet_hours=False, note=True, ticket_events=None):
     """Add a message to the outbox unless its key was queued before (the same event never twice).
 
     :param now: aware UTC. :param context: the snapshot the template renders from (strings, numbers,
         lists of dicts). :param note: add it to the ticket's message summary now (``notify`` does
         that once for all the texts of one event instead).
+    :param ticket_events: how many history events the ticket has now; a later event that changes
+        its status or officer supersedes the text (``freshness``).
     :returns: the record, or None when the key exists already.
     """
     table = db.table("outbox")
@@ -60,7 +67,7 @@ def queue_message(db, now, *, key, recipient, audience, template, lang, context,
         "state": QUEUED, "body": None, "encoding": None, "segments": None, "attempts": 0,
         "next_attempt_at": stamp, "last_attempt_at": None, "sent_at": None, "created_at": stamp,
         "updated_at": stamp, "gateway": None, "gateway_id": None, "error_code": None, "error": None,
-        "ignore_quiet_hours": ignore_quiet_hours,
+        "ignore_quiet_hours": ignore_quiet_hours, "ticket_events": ticket_events,
     }
     put_document(table, table._get_next_id(), record)  # O(1): TinyDB's insert copies the whole table
     keys.add(key)
@@ -224,6 +231,30 @@ def cancel_message(store, config, key, now, reason="cancelled by operator"):
         note_on_ticket(db, record)
         move_to_day_files(store, config, db, [record], now)
         return record
+
+
+def cancel_ticket_messages(store, config, ticket_id, now, reason="cancelled by operator"):
+    """Cancel every waiting (queued or held) message of one ticket, in one write.
+
+    :param ticket_id: the canonical ticket ID (``SXR-10427``).
+    :returns: the cancelled records, oldest first.
+    :raises NotFound: the ticket has no waiting messages (nothing is changed).
+    """
+    with store.transaction() as db:
+        table = db.table("outbox")
+        found = sorted((doc for doc in table.all() if doc.get("ticket_id") == ticket_id and doc["state"] in WAITING),
+                       key=lambda doc: (doc["created_at"], doc.doc_id))
+        if not found:
+            raise NotFound(f"ticket {ticket_id} has no waiting messages; see 'helpline sms list --ticket {ticket_id}'.")
+        stamp = to_iso(now)
+        records = []
+        for doc in found:
+            record = dict(doc, state=CANCELLED, error=reason, updated_at=stamp)
+            put_document(table, doc.doc_id, record)
+            records.append(record)
+        note_on_ticket(db, *records)
+        move_to_day_files(store, config, db, records, now)
+        return records
 
 
 def _live_doc_id(db, key):

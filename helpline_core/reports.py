@@ -22,6 +22,8 @@ Definitions (the report's ``--help`` and the README say the same):
 * ``repeat_calls``: over the tickets opened in the period, the calls after the first.
 * ``sms_sent``, ``sms_segments``: texts whose sent time falls in the period, from the outbox's
   day files (``sms/YYYY-MM-DD.json``) and the live outbox.
+* ``sms_superseded`` (the whole period only, not per group): texts not sent because their ticket
+  had moved on when they were due (``freshness``), by the time that was found.
 
 ``--by day`` gives each day's figures with that day as the period; ``--by category|area|officer``
 the period's figures for the tickets of each value (officer: the ticket's current officer).
@@ -132,6 +134,17 @@ def load_items(store):
 def load_messages(store, config, first_day, last_day):
     """:returns: ``[(sent_at aware UTC, segments, ticket_id, officer_id)]`` of texts sent between
     the two local dates (a day either side is read, since a day file is named by its run's date)."""
+    found = []
+    for record in _message_records(store, first_day, last_day):
+        if record.get("sent_at"):
+            found.append((_time(record["sent_at"]), int(record.get("segments") or 0),
+                          record.get("ticket_id"), record.get("officer_id")))
+    return found
+
+
+def _message_records(store, first_day, last_day):
+    """:returns: the message records of the day files from a day before ``first_day`` to a day after
+    ``last_day``, and of the live outbox (the day file's copy when both)."""
     from .outbox import day_path
 
     records = {}
@@ -142,12 +155,15 @@ def load_messages(store, config, first_day, last_day):
         day += timedelta(days=1)
     for doc in store.snapshot().table("outbox").all():
         records.setdefault(doc["key"], dict(doc))
-    found = []
-    for record in records.values():
-        if record.get("sent_at"):
-            found.append((_time(record["sent_at"]), int(record.get("segments") or 0),
-                          record.get("ticket_id"), record.get("officer_id")))
-    return found
+    return list(records.values())
+
+
+def load_superseded(store, first_day, last_day):
+    """:returns: the times (aware UTC) at which texts near the period were found superseded."""
+    from .outbox import SUPERSEDED
+
+    return [_time(r["updated_at"]) for r in _message_records(store, first_day, last_day)
+            if r.get("state") == SUPERSEDED and r.get("updated_at")]
 
 
 def _serial_of(ticket_id):
@@ -219,6 +235,7 @@ def build_report(store, config, now, first_day, last_day, by=None, items=None, m
               "timezone": config.timezone_name, "from": first_day.isoformat(), "to": last_day.isoformat(),
               "generated_at": now.astimezone(config.tz).replace(microsecond=0).isoformat()}
     report.update(summarise(relevant, start, end, now, [(at, s) for at, s, _, _ in messages]))
+    report["sms_superseded"] = sum(1 for at in load_superseded(store, first_day, last_day) if start <= at < end)
     if by == "day":
         report["by"], report["groups"] = by, day_groups(relevant, messages, config, first_day, last_day, now)
     elif by:
@@ -273,6 +290,7 @@ def table_text(report):
          _share(report["on_time_share"]) + f"  (of {report['with_due']:,} with a due time)"),
         ("repeat calls", _num(report["repeat_calls"])),
         ("SMS sent", f"{report['sms_sent']:,}  ({report['sms_segments']:,} segments)"),
+        ("SMS superseded (not sent)", _num(report.get("sms_superseded", 0))),
     ]
     lines += [f"  {label:<30} {value}" for label, value in rows]
     if report.get("groups") is not None:

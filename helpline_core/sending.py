@@ -6,6 +6,9 @@ was delivered. Rules (DESIGN.md, "Sending rules"):
   marked ``unknown`` and reported, and is only sent again after the gateway says it never got
   it (``find_sent``);
 - quiet hours hold messages (``held``) until they end; they then go out once, oldest first;
+- just before a text goes out it is checked against its ticket as it is now (``freshness``): a
+  text the ticket has moved past is ``superseded`` (final, not sent), and figures such as an
+  escalation's hours past due are computed then;
 - permanent errors fail the message and flag the number; 21610 (STOP) opts the number out and
   later messages to it are cancelled without calling the gateway; account errors stop the run;
   temporary errors retry with exponential back-off, at most ``max_attempts`` times.
@@ -33,12 +36,13 @@ class SendReport:
 
     def __init__(self):
         self.sent, self.held, self.failed, self.cancelled, self.retrying = [], [], [], [], []
+        self.superseded = []
         self.unknown, self.reconciled, self.requeued, self.would_send = [], [], [], []
         self.stopped = None
 
     def summary(self):
         parts = [f"{len(self.sent)} sent"]
-        for name in ("held", "retrying", "failed", "cancelled", "unknown", "reconciled", "requeued"):
+        for name in ("held", "superseded", "retrying", "failed", "cancelled", "unknown", "reconciled", "requeued"):
             count = len(getattr(self, name))
             if count:
                 parts.append(f"{count} {name}")
@@ -168,10 +172,12 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
     """Pick due messages, hold those in quiet hours, render, and mark up to ``room`` as ``sending``."""
     with store.transaction() as db:
         phones = _phones(db)
-        due = sorted((r for r in _live_records(db)
+        records = _live_records(db)
+        due = sorted((r for r in records
                       if r["state"] in outbox.WAITING and from_iso(r["next_attempt_at"]) <= now
                       and (only_key is None or r["key"] == only_key)),
                      key=lambda r: (r["created_at"], r["_doc_id"]))  # oldest first, in queueing order
+        fresh = _Freshness(store, db, records, config, now)
         batch, final = [], []
         quiet_end = None if only_key else quiet_until(now, config.tz, config.quiet_start, config.quiet_end)
         for record in due:
@@ -190,8 +196,17 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
                     final.append(record)
                 report.cancelled.append(record["key"])
                 continue
+            reason, context = fresh.check(record)
+            if reason:
+                if not dry_run:
+                    _update(db, record, state=outbox.SUPERSEDED, superseded=reason, updated_at=to_iso(now))
+                    final.append(record)
+                report.superseded.append(record["key"])
+                continue
+            if context is not None and not dry_run:
+                _update(db, record, context=context)
             try:
-                body, encoding, segments = render(record["template"], record["lang"], record["context"])
+                body, encoding, segments = render(record["template"], record["lang"], context or record["context"])
             except TemplateError as error:
                 if not dry_run:
                     _update(db, record, state=outbox.FAILED, error=str(error), updated_at=to_iso(now))
@@ -210,6 +225,40 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
             return batch
         _finish(store, config, db, final, now)
     return batch
+
+
+class _Freshness:
+    """``freshness.check`` for one claim: tickets, officers and waiting texts read once."""
+
+    def __init__(self, store, db, records, config, now):
+        self.store, self.db, self.config, self.now = store, db, config, now
+        self.officers = {o["officer_id"]: o for o in db.table("officers").all()}
+        self.waiting, self.tickets = {}, {}
+        for record in records:
+            if record.get("ticket_id") and record["state"] in outbox.WAITING:
+                self.waiting.setdefault(record["ticket_id"], []).append(record)
+
+    def _ticket(self, ticket_id):
+        if ticket_id not in self.tickets:
+            serial = outbox._serial(ticket_id)
+            ticket = self.db.table("tickets").get(doc_id=serial)
+            if ticket is None:  # final and archived since the text was queued
+                ticket = self.store.read_block(self.store.block_of(serial)).get(str(serial))
+            self.tickets[ticket_id] = ticket
+        return self.tickets[ticket_id]
+
+    def check(self, record):
+        """:returns: ``(reason, context)`` as ``freshness.check``; a superseded text stops counting
+        as waiting for the other texts of its ticket."""
+        from .freshness import check
+
+        ticket_id = record.get("ticket_id")
+        ticket = self._ticket(ticket_id) if ticket_id else None
+        waiting = self.waiting.get(ticket_id, [])
+        reason, context = check(record, ticket, self.officers, waiting, self.now, self.config.tz)
+        if reason:
+            waiting[:] = [r for r in waiting if r["key"] != record["key"]]
+        return reason, context
 
 
 def _deliver(store, config, gateway, now, batch, settings, report):

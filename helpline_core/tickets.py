@@ -27,6 +27,7 @@ OPEN, ASSIGNED, RESOLVED, CLOSED, REJECTED = "open", "assigned", "resolved", "cl
 STATUSES = (OPEN, ASSIGNED, RESOLVED, CLOSED, REJECTED)
 FINAL = (CLOSED, REJECTED)
 ACTIVE = (OPEN, ASSIGNED, RESOLVED)
+FOLLOWUP_REOPEN_NOTE = "the caller called again: not solved"
 
 # status -> the actions allowed in it (for the refusal message as much as for the check)
 ALLOWED = {
@@ -115,6 +116,9 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
              language="en", description=None, force_new=False):
     """Log one call: open a ticket, or add the call to the caller's open ticket in that category.
 
+    A call on a *resolved* ticket says it is not solved: it reopens the ticket to its officer (a
+    ``reopen`` event after the ``call``; the caller is texted that it is open again).
+
     :param phone: as typed (parsed for region IN), or None when the caller's number is unknown.
     :param store: the ``Store`` (to look up the caller's archived tickets for a link).
     :param force_new: open a new ticket even when the caller has one open in the category.
@@ -140,6 +144,8 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
             ticket = max(active, key=lambda t: t["serial"])
             event = _event("call", actor, now, description)
             ticket = _apply(tickets, ticket, event, calls=ticket["calls"] + 1)
+            if ticket["status"] == RESOLVED:  # the caller is saying it is not solved: back to the officer
+                return _reopen(db, config, ticket, _event("reopen", actor, now, FOLLOWUP_REOPEN_NOTE), now), True
             notify.ticket_event(db, config, ticket, "call", now)
             return _fresh(db, ticket), True
 
