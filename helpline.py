@@ -92,7 +92,7 @@ def cli(ctx, data_dir, actor):
 for command in (
     district.init_cmd, district.info_cmd,
     tickets.log_cmd, tickets.assign_cmd, tickets.unassign_cmd, tickets.resolve_cmd, tickets.verify_cmd,
-    tickets.reopen_cmd, tickets.reject_cmd, tickets.note_cmd, tickets.show_cmd, tickets.find_cmd,
+    tickets.reopen_cmd, tickets.reject_cmd, tickets.note_cmd, tickets.edit_cmd, tickets.show_cmd, tickets.find_cmd,
     tickets.list_cmd,
     officers.officer_group, sms.sms_group, sms.templates_group, jobs.jobs_group, jobs.scheduler_cmd,
     db_commands.db_group, demo_commands.demo_cmd,

@@ -211,6 +211,30 @@ def cancel_cmd(app, key_or_ticket):
     click.echo(f"{len(records)} waiting message(s) of {ticket_id} cancelled.")
 
 
+@sms_group.command("opt-in")
+@click.argument("phone", type=PHONE)
+@click.option("--note", help="Who asked for texts again, and how (required; kept in the number's history).")
+@pass_app
+def opt_in_cmd(app, phone, note):
+    """Lift an opt-out (or a refused number) when the person asks by phone to get texts again.
+
+    Twilio cannot receive replies from Indian numbers, so this is taken by phone. Texts queued
+    after this reach the number; tickets and officers with it no longer show it blocked.
+
+    \b
+    Example:
+      helpline sms opt-in 09876543210 --note "caller asked on 30 Nov to get updates again"
+    """
+    from helpline_core.numbers import opt_in
+
+    from .common import need
+
+    note = need(note, "--note", "Note")
+    with app.store.transaction() as db:
+        lifted = opt_in(db, phone, note=note, actor=app.actor, now=app.now())
+    click.echo(f"{phone} can receive texts again (was: {lifted}).")
+
+
 @sms_group.command("test")
 @click.argument("phone", type=PHONE)
 @click.option("--lang", type=click.Choice(["en", "hi", "ur"]), default="en", show_default=True)

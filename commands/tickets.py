@@ -75,8 +75,11 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
         click.echo(f"  not assigned yet: helpline assign {ticket['id']}")
     else:
         click.echo(f"  not assigned: no active officer covers {ticket['area']} / {ticket['category']}")
-    if ticket["phone_type"] == "landline":
-        click.echo("  landline: the caller will get no SMS")
+    from helpline_core.numbers import no_texts_reason
+
+    no_texts = no_texts_reason(ticket)
+    if no_texts:
+        click.echo(f"  {no_texts}")
 
 
 @click.command("assign")
@@ -234,6 +237,36 @@ def note_cmd(app, ticket_id, text, text_option, as_json):
     _done(app, ticket, now, as_json, f"Note added to {ticket['id']}.")
 
 
+@click.command("edit")
+@ticket_argument()
+@click.option("--phone", type=PHONE, required=True, help="The caller's correct number, any usual form.")
+@click.option("--note", help="Why (kept in the history).")
+@json_option
+@pass_app
+def edit_cmd(app, ticket_id, phone, note, as_json):
+    """Correct a ticket's phone number; says at once if the new number will get no texts.
+
+    Caller texts still waiting for the old number are cancelled; later ones go to the new number.
+
+    \b
+    Example:
+      helpline edit SXR-10429 --phone 09876543211 --note "caller gave his son's number"
+    """
+    from helpline_core import tickets
+    from helpline_core.numbers import no_texts_reason
+
+    now = app.now()
+    with app.store.ticket_transaction() as db:
+        ticket = tickets.edit_phone(db, app.config, app.store, ticket_id, phone, actor=app.actor, now=now, note=note)
+    if as_json:
+        print_json(_record(app, ticket, now))
+        return
+    click.echo(f"{ticket['id']}: phone is now {ticket['phone']}.")
+    no_texts = no_texts_reason(ticket)
+    if no_texts:
+        click.echo(f"  {no_texts}")
+
+
 @click.command("show")
 @ticket_argument()
 @json_option
@@ -258,7 +291,9 @@ def show_cmd(app, ticket_id, as_json):
     tz = app.config.tz
     click.echo(f"{record['id']}  {record['status'].upper()}{'  OVERDUE' if record['overdue'] else ''}")
     phone = ticket["phone"] or "-"
-    if ticket["phone_type"] != "mobile":
+    from helpline_core.phones import textable
+
+    if ticket["phone"] and not textable(ticket["phone_type"]):
         phone += f" ({ticket['phone_type']}: cannot receive SMS)"
     rows = [
         ("caller", f"{ticket['caller_name'] or '-'}, {phone}, language {ticket['language']}"),

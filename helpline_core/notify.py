@@ -6,8 +6,10 @@ are rendered later from the snapshot, so the operator's commands stay fast.
 """
 
 from .clock import local_text
+from .numbers import blocked_reason
 from .outbox import note_on_ticket, queue_message
 from .privacy import description_for_officer
+from .phones import textable
 
 # ticket history event -> caller template
 CALLER_EVENTS = {"opened": "logged", "call": "followup", "assign": "assigned", "resolve": "resolved",
@@ -66,7 +68,8 @@ def ticket_event(db, config, ticket, kind, now, sequence=None):
         ``reopen`` (also a not-solved verification) or ``close``.
     :param sequence: the event's index in the history (default: the newest event); part of each
         message's key, so one event is never texted twice.
-    :returns: the outbox records queued (possibly none: landline, no phone, opted out).
+    :returns: the outbox records queued (possibly none: landline, no phone, a number
+        that opted out or that the gateway refused).
     """
     from .routing import get_officer
 
@@ -74,12 +77,14 @@ def ticket_event(db, config, ticket, kind, now, sequence=None):
     officer = get_officer(db, ticket["officer"]) if ticket.get("officer") else None
     queued = []
     template = CALLER_EVENTS.get(kind)
-    if template and ticket.get("phone") and ticket.get("phone_type") == "mobile":
+    if template and ticket.get("phone") and textable(ticket.get("phone_type")) \
+            and not blocked_reason(db, ticket["phone"]):  # opted out or refused: no text is queued
         queued.append(queue_message(
             db, now, key=f"{ticket['id']}:{template}:{sequence}:{ticket['phone']}", recipient=ticket["phone"],
             audience="caller", template=template, lang=ticket["language"], ticket_id=ticket["id"],
             context=caller_context(config, ticket, officer), note=False, ticket_events=len(ticket["history"])))
-    if kind == "assign" and officer and officer.get("phone_type") != "landline":
+    if kind == "assign" and officer and officer.get("phone_type") != "landline" \
+            and not blocked_reason(db, officer["phone"]):
         queued.append(queue_message(
             db, now, key=f"{ticket['id']}:officer_assigned:{sequence}:{officer['phone']}", recipient=officer["phone"],
             audience="officer", template="officer_assigned", lang=officer["lang"], ticket_id=ticket["id"],

@@ -24,6 +24,7 @@ from datetime import timedelta
 from . import outbox
 from .clock import from_iso, to_iso
 from .errors import GatewayAccountError, JobBusy
+from .numbers import flag_phone
 from .quiet_hours import quiet_until
 from .sms_templates import TemplateError, render
 from .store import put_document
@@ -81,18 +82,6 @@ def _settings(config):
 
 def _phones(db):
     return {doc["phone"]: doc for doc in db.table("phones").all()}
-
-
-def _flag_phone(db, phone, now, *, opted_out=False, reason):
-    """Record that ``phone`` cannot get texts; mark its live tickets and officers so ``show`` says so."""
-    from tinydb import Query
-
-    fields = {"phone": phone, "blocked": reason, "updated_at": to_iso(now)}
-    if opted_out:
-        fields["opted_out_at"] = to_iso(now)
-    db.table("phones").upsert(fields, Query().phone == phone)
-    db.table("tickets").update({"sms_blocked": reason}, Query().phone == phone)
-    db.table("officers").update({"sms_blocked": reason}, Query().phone == phone)
 
 
 def _update(db, record, **fields):
@@ -189,10 +178,12 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
                     _update(db, record, state=outbox.HELD, next_attempt_at=to_iso(quiet_end), updated_at=to_iso(now))
                 report.held.append(record["key"])
                 continue
-            if phones.get(record["recipient"], {}).get("opted_out_at"):
+            number = phones.get(record["recipient"], {})
+            if number.get("blocked"):  # opted out, or refused by the gateway for good: never sent again
                 if not dry_run:
-                    _update(db, record, state=outbox.CANCELLED, updated_at=to_iso(now), error_code=21610,
-                            error="the number opted out (replied STOP); not sent")
+                    _update(db, record, state=outbox.CANCELLED, updated_at=to_iso(now),
+                            error_code=21610 if number.get("opted_out_at") else None,
+                            error=f"not sent: this number {number['blocked']}")
                     final.append(record)
                 report.cancelled.append(record["key"])
                 continue
@@ -290,8 +281,8 @@ def _deliver(store, config, gateway, now, batch, settings, report):
             elif outcome.kind in ("permanent", "opted_out"):
                 _update(db, record, state=outbox.FAILED, gateway=gateway.name, error=outcome.error,
                         error_code=outcome.error_code, updated_at=stamp)
-                _flag_phone(db, record["recipient"], now, opted_out=outcome.kind == "opted_out",
-                            reason=f"cannot receive SMS: {outcome.error}")
+                flag_phone(db, record["recipient"], now, opted_out=outcome.kind == "opted_out",
+                           reason=f"cannot receive SMS: {outcome.error}")
                 final.append(record)
                 report.failed.append(record["key"])
             elif record["attempts"] >= settings["max_attempts"]:

@@ -16,12 +16,12 @@ Live tables and their documents::
     tickets   {serial: ticket}                   doc_id is the ticket's serial
     officers  {n: officer}
     outbox    {n: message}                       texts not yet sent (outbox.py)
-    phones    {n: {"phone", "blocked", "opted_out_at"}}   numbers that cannot get texts
+    phones    {n: {"phone", "blocked", "opted_out_at", "history"}}   numbers that cannot get texts (numbers.py)
     jobs      {n: job}                           slots claimed and run (jobs.py)
     imports   {n: batch}                         finished imports (importer.py)
 
     ticket = {"id": "SXR-10429", "serial": 1042, "status": "assigned",
-              "phone": "+919876543210" | null, "phone_type": "mobile|landline|unknown",
+              "phone": "+919876543210" | null, "phone_type": "mobile|mobile_or_landline|landline|unknown",
               "caller_name": str|null, "area": str, "category": str, "description": str|null,
               "language": "en|hi|ur", "officer": officer id|null,
               "opened_at", "due_at", "resolved_at", "closed_at", "final_at": UTC ISO 8601|null,
@@ -31,7 +31,7 @@ Live tables and their documents::
               "external_id", "source", "import_batch", "address", "lat", "long" (imported tickets),
               "history": [{"type", "at", "actor", "note", "changes": {field: [old, new]}}]}
     history types: opened, call, assign, unassign, resolve, verify, reopen, reject, note,
-              escalate, close (an imported closure: nobody cross-checked it here)
+              escalate, edit (the phone corrected), close (an imported closure: nobody cross-checked it here)
     officer = {"officer_id", "name", "phone", "phone_type", "areas": [...], "categories": [...],
                "role": "officer|verifier|supervisor", "lang", "active": bool, "history": [...]}
 

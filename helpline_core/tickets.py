@@ -20,6 +20,7 @@ from .clock import from_iso, to_iso
 from .errors import InvalidValue, NotFound, TransitionError
 from .ids import format_id, parse_id
 from .names import clean_text
+from .numbers import blocked_reason
 from .store import put_document
 from .phones import parse_phone
 
@@ -165,9 +166,9 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
         "follows": follows, "calls": 1,
         "history": [_event("opened", actor, now, f"follows {follows}" if follows else None)],
     }
-    blocked = db.table("phones").get(Query().phone == e164) if e164 else None
+    blocked = blocked_reason(db, e164)
     if blocked:
-        ticket["sms_blocked"] = blocked["blocked"]
+        ticket["sms_blocked"] = blocked
     officer = routing.pick_officer(db, area, category)
     if officer:  # routed before the insert: one write of the table instead of two
         ticket["status"], ticket["officer"] = ASSIGNED, officer["officer_id"]
@@ -299,6 +300,37 @@ def add_note(db, config, ticket_id, text, *, actor, now):
     text = _need_text(text, "note text")
     ticket = get_live(db, config, ticket_id)
     return _apply(db.table("tickets"), ticket, _event("note", actor, now, text))
+
+
+def edit_phone(db, config, store, ticket_id, phone, *, actor, now, note=None):
+    """Correct a live ticket's phone number (a mistyped or changed number).
+
+    The number's type and whether texts can reach it (``numbers.blocked_reason``) are worked out
+    again; caller texts still waiting for the old number are cancelled, unsent. Later events text
+    the new number when it can receive SMS.
+
+    :param phone: as typed. :param store: the ``Store`` (cancelled texts move to their day file).
+    :returns: the ticket. :raises InvalidValue: bad number, or the same number as now.
+    :raises NotFound: no such live ticket (final tickets are archived and not edited).
+    """
+    from . import outbox
+
+    e164, phone_type = parse_phone(phone)
+    ticket = get_live(db, config, ticket_id)
+    if ticket["phone"] == e164:
+        raise InvalidValue(f"{ticket['id']} already has the number {e164}.")
+    old = ticket["phone"]
+    ticket = _apply(db.table("tickets"), ticket, _event("edit", actor, now, clean_text(note, 500, "the note") or None),
+                    phone=e164, phone_type=phone_type, sms_blocked=blocked_reason(db, e164))
+    stale = [dict(doc) for doc in db.table("outbox").all()
+             if doc.get("ticket_id") == ticket["id"] and doc["recipient"] == old and doc["state"] in outbox.WAITING]
+    for record in stale:
+        record.update(state=outbox.CANCELLED, updated_at=to_iso(now),
+                      error=f"not sent: the ticket's number was corrected to {e164}")
+    if stale:
+        outbox.note_on_ticket(db, *stale)
+        outbox.move_to_day_files(store, config, db, stale, now)
+    return _fresh(db, ticket)
 
 
 def find_ticket(db, store, config, ticket_id):

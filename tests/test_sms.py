@@ -170,7 +170,7 @@ def test_permanent_error_fails_and_flags_the_number(district):
     assert later["sms_blocked"] == flagged["sms_blocked"]
 
 
-def test_opt_out_cancels_later_messages_without_calling(district):
+def test_opt_out_queues_no_later_caller_text(district):
     config, store = district
     ticket = log(store, config, area="Zadibal")
     gateway = ScriptedGateway({"+919876543210": [classify_twilio_error(400, 21610, "unsubscribed")]})
@@ -179,7 +179,8 @@ def test_opt_out_cancels_later_messages_without_calling(district):
         tickets.assign(db, config, ticket["id"], "tariq", actor="op", now=DAY)
     gateway.calls.clear()
     report = send_outbox(store, config, gateway, DAY)
-    assert report.cancelled == [f"{ticket['id']}:assigned:1:+919876543210"]
+    assert report.cancelled == []  # the opted-out number's text is never queued (it was cancelled at send before)
+    assert f"{ticket['id']}:assigned:1:+919876543210" not in live(store)
     assert gateway.calls == [f"{ticket['id']}:officer_assigned:1:+919419000103"]
 
 

@@ -80,7 +80,7 @@ def test_permanent_errors_fail_and_flag(twilio_district, prism_server, code, blo
     client.assert_no_request_violations()
 
 
-def test_stop_opts_out_and_later_texts_are_cancelled_without_a_call(twilio_district, prism_server):
+def test_stop_opts_out_and_later_caller_texts_are_not_queued(twilio_district, prism_server):
     config, store = twilio_district
     ticket = log(store, config, "9876543210")
     gw, client = gateway(config, store, prism_server, prefer(400, "e21610"))
@@ -89,7 +89,7 @@ def test_stop_opts_out_and_later_texts_are_cancelled_without_a_call(twilio_distr
         tickets.assign(db, config, ticket["id"], "tariq", actor="op", now=DAY)
     calls = len(client.exchanges)
     report = send_outbox(store, config, gw, DAY)
-    assert len(report.cancelled) == 1
+    assert report.cancelled == []  # no caller text was queued for the opted-out number
     assert [e.data["To"] for e in client.exchanges[calls:]] == ["+919419000103"]  # only the officer's text
     client.assert_no_request_violations()
 
