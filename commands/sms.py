@@ -88,14 +88,15 @@ def sync_cmd(app, days, limit, as_of):
     click.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + ".")
 
 
-def _message_view(record):
+def _message_view(record, data_dir=None):
     from helpline_core.gateways import DELIVERY_CODES
     from helpline_core.sms_templates import TemplateError, render
 
     view = {k: v for k, v in record.items() if k != "_doc_id"}
     if view.get("body") is None and view["state"] in ("queued", "held", "unknown"):
         try:
-            view["body"], view["encoding"], view["segments"] = render(view["template"], view["lang"], view["context"])
+            view["body"], view["encoding"], view["segments"] = render(view["template"], view["lang"], view["context"],
+                                                                      data_dir=data_dir)
         except TemplateError as error:
             view["render_error"] = str(error)
     if view.get("error_code") in DELIVERY_CODES and not view.get("error"):
@@ -121,7 +122,7 @@ def list_cmd(app, states, ticket_id, days, as_json):
 
     if ticket_id:
         ticket_id = format_id(app.config.district_code, parse_id(ticket_id, app.config.district_code))
-    records = [_message_view(r) for r in list_messages(app.store, app.config, app.now(), states=states,
+    records = [_message_view(r, app.data_dir) for r in list_messages(app.store, app.config, app.now(), states=states,
                                                          ticket_id=ticket_id, days=days)]
     if as_json:
         print_json(records)
@@ -156,7 +157,7 @@ def show_cmd(app, key, as_json):
     """
     from helpline_core.outbox import find_message
 
-    record = _message_view(find_message(app.store, key)[0])
+    record = _message_view(find_message(app.store, key)[0], app.data_dir)
     if as_json:
         print_json(record)
         return
@@ -275,7 +276,7 @@ def test_cmd(app, phone, lang):
 
 @click.group("templates")
 def templates_group():
-    """The SMS templates under templates/sms/.
+    """The SMS templates under templates/sms/ (and the district's own in its data directory).
 
     \b
     Example:
@@ -287,28 +288,74 @@ def templates_group():
 @json_option
 @pass_app
 def templates_check_cmd(app, as_json):
-    """Render every template with the longest realistic values; exit 1 if one is over budget.
+    """Render every template with the longest realistic values; exit 1 if one is over budget,
+    or does not match its DLT registration.
 
     Budgets are segments, from [sms.budgets] in config.toml (defaults: caller texts 1 in English,
     2 in Hindi and Urdu; officer texts 3). An English text that falls into UCS-2 (a curly quote,
-    an emoji) is a failure too.
+    an emoji) is a failure too. The district's own templates in templates/sms/ in the data
+    directory are checked instead of the shipped ones they replace.
+
+    Unless [sms] dlt = "off", every template is matched against dlt.toml in the data directory:
+    a text that is not registered, does not match its registered wording, has a value over 30
+    characters or a link not whitelisted fails.
 
     \b
     Example:
       helpline templates check
     """
+    from helpline_core.dlt import registry_status
     from helpline_core.errors import HelplineError
     from helpline_core.sms_templates import check_templates
 
-    rows = check_templates(app.config)
+    rows = check_templates(app.config, app.data_dir)
+    status = registry_status(app.config, app.data_dir)
     if as_json:
         print_json(rows)
     else:
         click.echo(f"{'template':<17} {'lang':<4} {'encoding':<8} {'chars':>5} {'segments':>8} {'budget':>6}  result")
         for r in rows:
+            own = " (district's own)" if r["source"] == "district" else ""
             click.echo(f"{r['template']:<17} {r['lang']:<4} {r['encoding']:<8} {r['characters']:>5} {r['segments']:>8} "
-                       f"{r['budget']:>6}  {r['problem'] or 'ok'}")
+                       f"{r['budget']:>6}  {r['problem'] or 'ok'}{own}")
+    if status["warning"]:
+        click.echo(f"Warning: {status['warning']}", err=True)
     bad = [r for r in rows if r["problem"]]
-    if bad:
-        raise HelplineError(f"{len(bad)} template(s) over budget or broken: "
-                            + "; ".join(f"{r['template']}.{r['lang']}: {r['problem']}" for r in bad))
+    if bad or status["problems"]:
+        raise HelplineError(f"{len(bad)} template(s) over budget, broken or not as registered on DLT: "
+                            + "; ".join(status["problems"] + [f"{r['template']}.{r['lang']}: {r['problem']}"
+                                                              for r in bad]))
+
+
+@templates_group.command("dlt-export")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file (e.g. dlt.toml in the data directory) instead of printing.")
+@pass_app
+def templates_dlt_export_cmd(app, out):
+    """Print, for each template in the district's languages, the text to register on DLT: the
+    template with each value turned into {#var#}, one text per wording it can take.
+
+    The output is a dlt.toml to fill in: the entity ID, the sender header and, for each text, the
+    template ID DLT gives it. IDs already in the district's dlt.toml are kept where the text is
+    unchanged.
+
+    \b
+    Example:
+      helpline templates dlt-export --out "$HELPLINE_DATA_DIR/dlt.toml"
+    """
+    from pathlib import Path
+
+    from helpline_core.dlt import export_registry
+    from helpline_core.store import atomic_write
+
+    text = export_registry(app.config, app.data_dir)
+    if out:
+        try:
+            atomic_write(Path(out), text.encode("utf-8"))
+        except OSError as error:
+            from helpline_core.errors import HelplineError
+
+            raise HelplineError(f"cannot write {out}: {error.strerror}.") from None
+        click.echo(f"DLT texts written to {out}: register each, then fill in its id.")
+    else:
+        click.echo(text, nl=False)

@@ -69,7 +69,9 @@ def classify_twilio_error(status, code, message):
 class FileGateway:
     """Appends each message as one JSON line to ``outbox.jsonl`` in the data directory.
 
-    Lets helpline run with no account; ``sms sync`` reports file messages as delivered.
+    Lets helpline run with no account; ``sms sync`` reports file messages as delivered. A text that
+    matched its DLT registration carries ``dlt_template_id``, ``dlt_entity_id`` and ``sender`` too,
+    so a relay to an Indian provider (which needs them) can send it.
     """
 
     name = "file"
@@ -81,9 +83,12 @@ class FileGateway:
         """Append and fsync one line. :returns: ``Outcome("sent", "file-<key>")``."""
         from .clock import to_iso
 
-        line = json.dumps({"key": record["key"], "to": record["recipient"], "body": record["body"],
-                           "encoding": record["encoding"], "segments": record["segments"], "at": to_iso(now)},
-                          ensure_ascii=False) + "\n"
+        fields = {"key": record["key"], "to": record["recipient"], "body": record["body"],
+                  "encoding": record["encoding"], "segments": record["segments"], "at": to_iso(now)}
+        for name in ("dlt_template_id", "dlt_entity_id", "sender"):
+            if record.get(name):
+                fields[name] = record[name]
+        line = json.dumps(fields, ensure_ascii=False) + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode("utf-8"))
@@ -122,11 +127,17 @@ class TwilioGateway:
         self.list_limit = list_limit
 
     def send(self, record, now):
-        """One ``messages.create``. :returns: an ``Outcome``; never raises for Twilio or network errors."""
+        """One ``messages.create``. :returns: an ``Outcome``; never raises for Twilio or network errors.
+
+        A text that matched its DLT registration goes from the registered sender (``record["sender"]``,
+        the DLT header) instead of the configured one; Twilio's API has no field for the template or
+        entity ID (Twilio matches the body against the templates registered with it).
+        """
         from twilio.base.exceptions import TwilioRestException
 
+        sender = dict(self.sender, from_=record["sender"]) if record.get("sender") else self.sender
         try:
-            message = self.client.messages.create(to=record["recipient"], body=record["body"], **self.sender)
+            message = self.client.messages.create(to=record["recipient"], body=record["body"], **sender)
         except TwilioRestException as error:
             return classify_twilio_error(error.status, error.code, error.msg)
         except Exception as error:  # connection refused, time-out, TLS: the network, not the message

@@ -46,13 +46,16 @@ def _age(opened_at, now):
     return f"{int(hours // 24)}d" if hours >= 48 else f"{int(hours)}h"
 
 
-def _fit_digest(context, lang, budget, oldest):
-    """Put as many of the ``oldest`` tickets in the digest as its segment budget allows."""
+def _fit_digest(context, lang, budget, oldest, policy=None):
+    """Put as many of the ``oldest`` tickets in the digest as its segment budget allows and, with a
+    DLT registry (``policy``, a ``dlt.SendPolicy``), as one of its registered wordings has room for."""
     from .sms_templates import render
 
+    data_dir = policy.data_dir if policy else None
     for count in range(min(len(oldest), 5), -1, -1):
         trial = dict(context, oldest=oldest[:count])
-        if render("officer_digest", lang, trial)[2] <= budget or count == 0:
+        if count == 0 or (render("officer_digest", lang, trial, data_dir=data_dir)[2] <= budget
+                          and (policy is None or policy.accepts("officer_digest", lang, trial))):
             return trial
     return context
 
@@ -70,7 +73,10 @@ def digest_task(store, config, *, now, day, **_):
 
     from .outbox import keys_in_day_files
 
+    from .dlt import SendPolicy
+
     budget = budget_for(config, "officer_digest", "en")
+    policy = SendPolicy(config, store.data_dir)
     queued = 0
     gone = keys_in_day_files(store, config, now, days=max(2, (now.astimezone(config.tz).date() - day).days + 2))
     with store.transaction() as db:
@@ -101,7 +107,7 @@ def digest_task(store, config, *, now, day, **_):
             key = f"digest:{day.isoformat()}:{officer['officer_id']}:{officer['phone']}"
             if key in gone:  # this slot's digest was sent already (a rerun)
                 continue
-            context = _fit_digest(context, officer["lang"], budget, oldest)
+            context = _fit_digest(context, officer["lang"], budget, oldest, policy)
             record = queue_message(db, now, key=key,
                                    recipient=officer["phone"], audience=officer["role"], template="officer_digest",
                                    lang=officer["lang"], context=context, officer_id=officer["officer_id"])

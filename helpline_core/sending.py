@@ -5,6 +5,9 @@ was delivered. Rules (DESIGN.md, "Sending rules"):
   gateway is called; one found ``sending`` when a run starts belongs to a run that died, is
   marked ``unknown`` and reported, and is only sent again after the gateway says it never got
   it (``find_sent``);
+- texts to Indian numbers are matched against the district's DLT registration (``dlt``): under
+  ``[sms] dlt = "enforce"`` one that does not match fails (``dlt-mismatch``) without reaching the
+  gateway;
 - quiet hours hold messages (``held``) until they end; they then go out once, oldest first;
 - just before a text goes out it is checked against its ticket as it is now (``freshness``): a
   text the ticket has moved past is ``superseded`` (final, not sent), and figures such as an
@@ -21,12 +24,12 @@ import os
 from contextlib import contextmanager
 from datetime import timedelta
 
-from . import outbox
+from . import dlt, outbox
 from .clock import from_iso, to_iso
 from .errors import GatewayAccountError, JobBusy
 from .numbers import flag_phone
 from .quiet_hours import quiet_until
-from .sms_templates import TemplateError, render
+from .sms_templates import TemplateError
 from .store import put_document
 
 CHUNK = 50
@@ -159,6 +162,7 @@ def _recover(store, config, gateway, now, report):
 
 def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
     """Pick due messages, hold those in quiet hours, render, and mark up to ``room`` as ``sending``."""
+    policy = dlt.SendPolicy(config, store.data_dir)
     with store.transaction() as db:
         phones = _phones(db)
         records = _live_records(db)
@@ -197,8 +201,8 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
             if context is not None and not dry_run:
                 _update(db, record, context=context)
             try:
-                body, encoding, segments = render(record["template"], record["lang"], context or record["context"])
-            except TemplateError as error:
+                body, encoding, segments, dlt_fields = policy.render(record, context or record["context"])
+            except (TemplateError, dlt.DltMismatch) as error:
                 if not dry_run:
                     _update(db, record, state=outbox.FAILED, error=str(error), updated_at=to_iso(now))
                     final.append(record)
@@ -208,7 +212,7 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
                 report.would_send.append((record["key"], record["recipient"], body, encoding, segments))
                 batch.append(record)
                 continue
-            _update(db, record, state=outbox.SENDING, body=body, encoding=encoding, segments=segments,
+            _update(db, record, state=outbox.SENDING, body=body, encoding=encoding, segments=segments, **dlt_fields,
                     attempts=record["attempts"] + 1, last_attempt_at=to_iso(now), updated_at=to_iso(now))
             batch.append(record)
         if dry_run:

@@ -1,5 +1,8 @@
 """Rendering SMS texts from ``templates/sms/<event>.<lang>.txt`` (jinja2, imported only here).
 
+A district may put its own wording in ``templates/sms/`` inside its data directory (DLT makes the
+wording a district's decision): a file there takes precedence over the shipped one of the same name.
+
 The environment is strict (``StrictUndefined``: a missing value is an error, never a blank)
 with ``trim_blocks`` and ``lstrip_blocks``; caller-supplied text only ever arrives as a value.
 After rendering, one written rule tidies the text: ``tidy``.
@@ -7,6 +10,7 @@ After rendering, one written rule tidies the text: ``tidy``.
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from .errors import HelplineError
 from .resources import resource_dir
@@ -29,19 +33,47 @@ def tidy(text):
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-@lru_cache(maxsize=1)
-def environment():
-    """:returns: the shared jinja2 Environment over the shipped templates."""
+def override_dir(data_dir):
+    """:returns: the Path of a district's own templates, ``<data_dir>/templates/sms`` (may not exist)."""
+    return Path(data_dir) / "templates" / "sms"
+
+
+def environment(data_dir=None):
+    """:param data_dir: the district's data directory, whose ``templates/sms/`` files override the
+        shipped ones; None for the shipped templates alone.
+    :returns: the jinja2 Environment, kept per data directory and set of override files (jinja2
+        reloads a file whose time stamp changed; a file added or removed makes a new one)."""
+    names = ()
+    if data_dir is not None:
+        try:
+            names = tuple(sorted(p.name for p in override_dir(data_dir).iterdir()))
+        except OSError:  # no templates/sms/ in the data directory: the usual case
+            names = ()
+    return _environment(data_dir, names)
+
+
+def _clear_cache():
+    _environment.cache_clear()
+
+
+environment.cache_clear = _clear_cache  # the tests' hook, as when this was one lru_cache
+
+
+@lru_cache(maxsize=8)
+def _environment(data_dir, names):
     import jinja2
 
+    folders = [str(override_dir(data_dir))] if data_dir is not None else []
+    folders.append(str(resource_dir("templates") / "sms"))
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(resource_dir("templates") / "sms")),
+        loader=jinja2.FileSystemLoader(folders),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False,
         keep_trailing_newline=False)
 
 
-def render(template, lang, context):
-    """Render ``<template>.<lang>.txt`` with ``context``.
+def render(template, lang, context, data_dir=None):
+    """Render ``<template>.<lang>.txt`` with ``context``; the district's own file in
+    ``<data_dir>/templates/sms/`` when there is one, else the shipped one.
 
     :returns: ``(body, encoding, segments)``; encoding ``GSM-7`` or ``UCS-2``.
     :raises TemplateError: no such template, a syntax error, or a value missing from ``context``.
@@ -50,7 +82,7 @@ def render(template, lang, context):
 
     name = f"{template}.{lang}.txt"
     try:
-        body = tidy(environment().get_template(name).render(**context))
+        body = tidy(environment(data_dir).get_template(name).render(**context))
     except jinja2.TemplateNotFound:
         raise TemplateError(f"no SMS template {name} in templates/sms/.") from None
     except jinja2.UndefinedError as error:
@@ -61,14 +93,25 @@ def render(template, lang, context):
     return body, count.encoding, count.segments
 
 
-def template_names():
-    """:returns: sorted [(event, lang)] of every shipped template."""
-    folder = resource_dir("templates") / "sms"
-    found = []
-    for path in folder.glob("*.*.txt"):
-        event, lang, _ = path.name.rsplit(".", 2)
-        found.append((event, lang))
+def template_names(data_dir=None):
+    """:returns: sorted [(event, lang)] of every shipped template and every one of the district's own
+        in ``<data_dir>/templates/sms/``."""
+    folders = [resource_dir("templates") / "sms"]
+    if data_dir is not None:
+        folders.append(override_dir(data_dir))
+    found = set()
+    for folder in folders:
+        for path in folder.glob("*.*.txt"):
+            event, lang, _ = path.name.rsplit(".", 2)
+            found.add((event, lang))
     return sorted(found)
+
+
+def template_source(event, lang, data_dir=None):
+    """:returns: ``"district"`` when the district's own file is used, else ``"shipped"``."""
+    if data_dir is not None and (override_dir(data_dir) / f"{event}.{lang}.txt").is_file():
+        return "district"
+    return "shipped"
 
 
 def longest_contexts(config):
@@ -114,19 +157,30 @@ def budget_for(config, event, lang):
     return value
 
 
-def check_templates(config):
-    """Render every shipped template with the longest values and compare with its budget.
+def check_templates(config, data_dir=None):
+    """Render every template (shipped, and the district's own in ``<data_dir>/templates/sms/``) with
+    the longest values, compare with its budget and, unless ``[sms] dlt`` is ``off``, match it against
+    the district's DLT registration (``dlt.check_registry``; values cut to 30 characters
+    under ``enforce``, as ``sms send`` cuts them).
 
-    :returns: list of rows {template, lang, encoding, characters, segments, budget, problem}; a row's
-        ``problem`` is None when it is within budget and an English text stays GSM-7.
+    :returns: rows {template, lang, source, encoding, characters, segments, budget,
+        dlt_template_id, problem}; a row's ``problem`` is None when it is within budget, an English
+        text stays GSM-7 and its DLT registration (if checked) matches; ``dlt.registry_status`` tells
+        about the registry as a whole.
+    :raises ConfigError: a bad ``[sms] dlt`` or an unreadable ``dlt.toml``.
     """
+    from . import dlt
+
     contexts = longest_contexts(config)
+    if dlt.dlt_mode(config) == "enforce":
+        contexts = {event: dlt.fit_values(context) for event, context in contexts.items()}
     rows = []
-    for event, lang in template_names():
-        row = {"template": event, "lang": lang, "encoding": "-", "characters": 0, "segments": 0,
-               "budget": budget_for(config, event, lang), "problem": None}
+    for event, lang in template_names(data_dir):
+        row = {"template": event, "lang": lang, "source": template_source(event, lang, data_dir), "encoding": "-",
+               "characters": 0, "segments": 0, "budget": budget_for(config, event, lang), "dlt_template_id": None,
+               "problem": None}
         try:
-            body, encoding, segments = render(event, lang, contexts.get(event, {}))
+            body, encoding, segments = render(event, lang, contexts.get(event, {}), data_dir=data_dir)
         except TemplateError as error:
             row["problem"] = str(error)
             rows.append(row)
@@ -137,4 +191,11 @@ def check_templates(config):
         elif segments > row["budget"]:
             row["problem"] = f"{segments} segments, over the budget of {row['budget']}"
         rows.append(row)
+    dlt_rows = {} if data_dir is None else dlt.check_registry(config, data_dir, contexts)
+    for row in rows:
+        found = dlt_rows.get((row["template"], row["lang"]))
+        if found:
+            row["dlt_template_id"] = found["dlt_template_id"]
+            if found["problem"]:
+                row["problem"] = "; ".join(p for p in (row["problem"], "DLT: " + found["problem"]) if p)
     return rows
