@@ -67,6 +67,8 @@ def send_cmd(app, limit, dry_run, as_of):
         return
     for key in report.unknown:
         click.echo(f"UNKNOWN: {key} was being sent by a run that stopped; checked with the gateway.")
+    for key in report.unanswered:
+        click.echo(f"UNANSWERED: {key}: the gateway did not answer in time; it is asked before any resend.")
     click.echo(f"Outbox: {report.summary()}.")
 
 

@@ -12,8 +12,14 @@ kind            Twilio says                                            what the 
 ``opted_out``   21610 the recipient replied STOP                       failed, number opted out
 ``account``     20003 authentication (HTTP 401), 21408 no permission   the run stops at once
                 for the region, 21606 sender not valid
-``temporary``   HTTP 429 / 20429, 5xx, connection errors, time-outs   retried with back-off
+``temporary``   HTTP 429 / 20429, 5xx, no connection made             retried with back-off
+``unknown``     no answer after the request was written: a read       ``unknown``: Twilio is asked
+                time-out, a connection reset or closed mid-answer      (``find_sent``) before any
+                                                                       resend; resent only if it
+                                                                       never got the text
 ==============  ====================================================  ==========================
+
+A 201 can arrive after the client stopped waiting: resending blindly then texts the caller twice.
 """
 
 import json
@@ -35,9 +41,9 @@ DELIVERY_CODES = {30003: "phone unreachable or switched off", 30004: "message bl
 
 
 class Outcome(NamedTuple):
-    """What one gateway call came to. ``kind``: sent, permanent, opted_out, account, temporary."""
+    """What one gateway call came to. ``kind``: sent, permanent, opted_out, account, temporary, unknown."""
 
-    kind: str
+    kind: str  # sent, permanent, opted_out, account, temporary, unknown
     gateway_id: str = None
     error_code: int = None
     error: str = None
@@ -64,6 +70,27 @@ def classify_twilio_error(status, code, message):
     if code in PERMANENT_CODES:
         return Outcome("permanent", error_code=code, error=f"{code}: {PERMANENT_CODES[code]}")
     return Outcome("permanent", error_code=code, error=text)
+
+
+def request_was_written(error):
+    """:returns: False only when ``error`` shows the request never left (no connection was made:
+    refused, DNS, a connect time-out, TLS); True for a read time-out, a reset or a closed
+    connection after the request was written, and for anything not known to be harmless, so
+    that the caller asks the gateway before sending again."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, NameResolutionError
+
+    if isinstance(error, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
+                          requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return False
+    seen, cause = set(), error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (NewConnectionError, ConnectTimeoutError, NameResolutionError, ConnectionRefusedError)):
+            return False
+        nested = [a for a in getattr(cause, "args", ()) if isinstance(a, BaseException)]
+        cause = getattr(cause, "reason", None) or (nested[0] if nested else None) or cause.__cause__ or cause.__context__
+    return True
 
 
 class FileGateway:
@@ -140,18 +167,27 @@ class TwilioGateway:
             message = self.client.messages.create(to=record["recipient"], body=record["body"], **sender)
         except TwilioRestException as error:
             return classify_twilio_error(error.status, error.code, error.msg)
-        except Exception as error:  # connection refused, time-out, TLS: the network, not the message
-            return Outcome("temporary", error=f"{type(error).__name__}: {error}"[:300])
+        except Exception as error:  # the network, not the message
+            text = f"{type(error).__name__}: {error}"[:300]
+            if request_was_written(error):
+                return Outcome("unknown", error=f"no answer from Twilio, it may have the text: {text}"[:300])
+            return Outcome("temporary", error=text)
         return Outcome("sent", gateway_id=message.sid)
 
     def find_sent(self, record, since):
-        """After a crash: list messages to the recipient since the attempt (``limit`` bounded).
+        """After a crash or a time-out: Twilio's latest messages to the recipient (newest first,
+        ``list_limit`` of them), looking for this text created since the attempt (a minute's slack
+        for clocks). Not filtered on DateSent: a message Twilio still holds ``queued`` has none.
 
-        :returns: the SID of a message with the same body, or None.
+        :param since: aware UTC of the attempt. :returns: the SID of a message with the same body, or None.
+        :raises Exception: when Twilio cannot be asked (the message then stays ``unknown``).
         """
-        messages = self.client.messages.list(to=record["recipient"], date_sent_after=since, limit=self.list_limit)
-        for message in messages:
-            if message.body == record["body"]:
+        from datetime import timedelta
+
+        earliest = since - timedelta(minutes=1)
+        for message in self.client.messages.list(to=record["recipient"], limit=self.list_limit):
+            created = message.date_created
+            if message.body == record["body"] and (created is None or created >= earliest):
                 return message.sid
         return None
 

@@ -26,7 +26,7 @@ def send_task(store, config, *, now, gateway_factory=None, **_):
     report = send_outbox(store, config, _gateway(config, store, gateway_factory), now)
     return {"sent": len(report.sent), "held": len(report.held), "superseded": len(report.superseded),
             "failed": len(report.failed),
-            "retrying": len(report.retrying), "unknown": len(report.unknown)}
+            "retrying": len(report.retrying), "unknown": len(report.unknown) + len(report.unanswered)}
 
 
 def sync_task(store, config, *, now, gateway_factory=None, **_):

@@ -42,11 +42,13 @@ class SendReport:
         self.sent, self.held, self.failed, self.cancelled, self.retrying = [], [], [], [], []
         self.superseded = []
         self.unknown, self.reconciled, self.requeued, self.would_send = [], [], [], []
+        self.unanswered = []  # no answer after the request was written: asked about before any resend
         self.stopped = None
 
     def summary(self):
         parts = [f"{len(self.sent)} sent"]
-        for name in ("held", "superseded", "retrying", "failed", "cancelled", "unknown", "reconciled", "requeued"):
+        for name in ("held", "superseded", "retrying", "failed", "cancelled", "unknown", "unanswered",
+                     "reconciled", "requeued"):
             count = len(getattr(self, name))
             if count:
                 parts.append(f"{count} {name}")
@@ -116,7 +118,7 @@ def send_outbox(store, config, gateway, now, *, limit=None, dry_run=False, only_
     report = SendReport()
     with run_lock(store, "sms-send"):
         if not dry_run:
-            _recover(store, config, gateway, now, report)
+            _recover(store, config, gateway, now, report, settings)
         while limit is None or len(report.sent) + len(report.failed) < limit:
             room = CHUNK if limit is None else min(CHUNK, limit - len(report.sent) - len(report.failed))
             batch = _claim(store, config, now, room, settings, report, dry_run, only_key)
@@ -131,8 +133,11 @@ def send_outbox(store, config, gateway, now, *, limit=None, dry_run=False, only_
     return report
 
 
-def _recover(store, config, gateway, now, report):
-    """Messages left ``sending`` by a run that died become ``unknown``; then ask the gateway."""
+def _recover(store, config, gateway, now, report, settings):
+    """Messages left ``sending`` by a run that died become ``unknown``; then ask the gateway about
+    every ``unknown`` one (those a time-out left too): found, it is ``sent``; not found, it is
+    queued again (after its back-off), or failed when it had its ``max_attempts``; when the
+    gateway cannot be asked, it stays ``unknown`` and is never sent blindly."""
     with store.transaction() as db:
         for record in _live_records(db):
             if record["state"] == outbox.SENDING:
@@ -153,8 +158,14 @@ def _recover(store, config, gateway, now, report):
                         sent_at=record["last_attempt_at"], updated_at=to_iso(now), error=None)
                 done.append(record)
                 report.reconciled.append(record["key"])
-            else:
-                _update(db, record, state=outbox.QUEUED, next_attempt_at=to_iso(now), updated_at=to_iso(now),
+            elif record["attempts"] >= settings["max_attempts"]:
+                _update(db, record, state=outbox.FAILED, updated_at=to_iso(now),
+                        error=f"gave up after {record['attempts']} attempts: {record.get('error') or 'no answer'}")
+                done.append(record)
+                report.failed.append(record["key"])
+            else:  # the gateway never got it: send again, after the back-off a time-out set
+                waited = max(now, from_iso(record.get("next_attempt_at")) or now)
+                _update(db, record, state=outbox.QUEUED, next_attempt_at=to_iso(waited), updated_at=to_iso(now),
                         error=None)
                 report.requeued.append(record["key"])
         _finish(store, config, db, done, now)
@@ -282,6 +293,10 @@ def _deliver(store, config, gateway, now, batch, settings, report):
                         sent_at=stamp, updated_at=stamp, error=None, error_code=None)
                 final.append(record)
                 report.sent.append(record["key"])
+            elif outcome.kind == "unknown":  # it may have been sent: the next run asks before any resend
+                _update(db, record, state=outbox.UNKNOWN, gateway=gateway.name, updated_at=stamp, error=outcome.error,
+                        error_code=None, next_attempt_at=to_iso(now + timedelta(seconds=_delay(settings, record))))
+                report.unanswered.append(record["key"])
             elif outcome.kind in ("permanent", "opted_out"):
                 _update(db, record, state=outbox.FAILED, gateway=gateway.name, error=outcome.error,
                         error_code=outcome.error_code, updated_at=stamp)
@@ -296,13 +311,17 @@ def _deliver(store, config, gateway, now, batch, settings, report):
                 final.append(record)
                 report.failed.append(record["key"])
             else:
-                delay = settings["retry_base_seconds"] * 2 ** (record["attempts"] - 1)
                 _update(db, record, state=outbox.QUEUED, gateway=gateway.name, updated_at=stamp,
-                        next_attempt_at=to_iso(now + timedelta(seconds=delay)), error=outcome.error,
+                        next_attempt_at=to_iso(now + timedelta(seconds=_delay(settings, record))), error=outcome.error,
                         error_code=outcome.error_code)
                 report.retrying.append(record["key"])
         _finish(store, config, db, final, now)
     return stop
+
+
+def _delay(settings, record):
+    """:returns: seconds to wait before the next attempt: exponential back-off on the attempts made."""
+    return settings["retry_base_seconds"] * 2 ** (record["attempts"] - 1)
 
 
 def sync_outbox(store, config, gateway, now, *, days=None, limit=None):
