@@ -24,14 +24,38 @@ def _date_option(f):
                         help="The local date the run covers (default: today).")(f)
 
 
+def _counts_text(detail):
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in detail.items())
+    return f" ({counts})" if counts else ""
+
+
 def _print_result(job, slot, outcome, detail):
-    if outcome == "ok":
-        counts = ", ".join(f"{k} {v}" for k, v in detail.items())
-        click.echo(f"{job} {slot}: ok{' (' + counts + ')' if counts else ''}")
+    if outcome in ("ok", "partial"):
+        more = ", stopped at its time budget; goes on at the next check" if outcome == "partial" else ""
+        click.echo(f"{job} {slot}: ok{_counts_text(detail)}{more}")
     elif outcome == "skipped":
         click.echo(f"{job} {slot}: skipped, {detail}")
     else:
         click.echo(f"{job} {slot}: FAILED {detail}")
+
+
+def print_results(results, now, tz, quiet=False):
+    """Print a check's results for a log read by people: the runs that went well on one line
+    (none with ``quiet``), each skipped or failed slot on a line of its own.
+
+    :param results: [(job, slot, outcome, detail)] from ``run_due``. :param now: the check's clock.
+    """
+    good = [(job, slot, outcome, detail) for job, slot, outcome, detail in results if outcome in ("ok", "partial")]
+    if good and not quiet:
+        parts = [f"{job} {slot}{_counts_text({k: v for k, v in detail.items() if v})}"
+                 f"{' (stopped at its time budget)' if outcome == 'partial' else ''}"
+                 for job, slot, outcome, detail in good]
+        click.echo(f"{now.astimezone(tz):%Y-%m-%d %H:%M %z} ok: " + "; ".join(parts))
+    for result in results:
+        if result[2] not in ("ok", "partial"):
+            _print_result(*result)
+    if not results and not quiet:
+        click.echo(f"{now.astimezone(tz):%Y-%m-%d %H:%M %z} nothing due.")
 
 
 def _run_one(app, job, day, as_of, **options):
@@ -86,26 +110,39 @@ def verification_list_cmd(app, day, sample, seed, as_of):
     _run_one(app, "verification-list", day, as_of, sample=sample, seed=seed)
 
 
+def _catch_up_option(f):
+    return click.option("--catch-up-first-day", is_flag=True,
+                        help="On the first run of an install, run today's slots whose time has passed "
+                             "(default: record them as skipped).")(f)
+
+
+def _quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Print nothing when every job went well (failures and skips still print).")(f)
+
+
 @jobs_group.command("run-due")
 @as_of_option
+@_catch_up_option
+@_quiet_option
 @pass_app
-def run_due_cmd(app, as_of):
+def run_due_cmd(app, as_of, catch_up_first_day, quiet):
     """Run every job whose slot has come and has not run yet (what cron calls).
 
-    Exit code 1 when any job failed; the others still ran.
+    Prints one line for the runs that went well (nothing with --quiet) and one line for each
+    failed or skipped slot. A failed job is tried again after 5, 15 and 60 minutes. Exit code 1
+    when any job failed; the others still ran.
 
     \b
     Example:
-      helpline jobs run-due
+      helpline jobs run-due --quiet
     """
     from helpline_core.errors import HelplineError
     from helpline_core.jobs import run_due
 
-    results = run_due(app.store, app.config, run_clock(app, as_of))
-    for result in results:
-        _print_result(*result)
-    if not results:
-        click.echo("Nothing due.")
+    now = run_clock(app, as_of)
+    results = run_due(app.store, app.config, now, catch_up_first_day=catch_up_first_day)
+    print_results(results, now, app.config.tz, quiet)
     failed = [job for job, _, outcome, _ in results if outcome == "failed"]
     if failed:
         raise HelplineError(f"{len(failed)} job(s) failed: {', '.join(failed)}; see 'helpline jobs status'.")
@@ -145,23 +182,36 @@ def status_cmd(app, as_of, as_json):
         print_json(rows)
         return
     tz = app.config.tz
+
+    def shown(entry, wall_key):  # the run's own clock (--as-of), as every other time here
+        return local_text(entry.get("as_of") or entry[wall_key], tz)
+
     click.echo(f"{'JOB':<18} {'SCHEDULE':<16} {'LAST RUN':<30} {'LAST SUCCESS':<17} NEXT DUE")
     for r in rows:
         last = r["last_run"]
         last_text = f"{last['slot']} {'FAILED' if r['failed'] else 'ok'}" if last else "never"
-        success = local_text(r["last_success"]["finished_at"], tz) if r["last_success"] else "never"
+        success = shown(r["last_success"], "finished_at") if r["last_success"] else "never"
         click.echo(f"{r['job']:<18} {r['schedule']:<16} {last_text:<30} {success:<17} {local_text(r['next_due'], tz)}")
-        if r["failed"]:
+        failing = r.get("failing")
+        if r["failed"] and failing:
+            times = f"{failing['count']} time{'s' if failing['count'] > 1 else ''} in a row since " \
+                    f"{local_text(failing['since'], tz)}"
+            retry = (f"next try {local_text(failing['retry_at'], tz)}" if failing.get("retry_at")
+                     else "given up until its next slot")
+            click.echo(f"  FAILED ({times}; {retry}): {failing['error']}")
+        elif r["failed"]:
             click.echo(f"  FAILED: {last['error']}")
         if r["running"]:
-            click.echo(f"  running since {local_text(r['running']['claimed_at'], tz)} (pid {r['running']['pid']})")
+            click.echo(f"  running since {shown(r['running'], 'claimed_at')} (pid {r['running']['pid']})")
 
 
 @click.command("scheduler")
 @click.option("--interval", type=click.IntRange(min=1), default=30, show_default=True,
               help="Seconds between checks for due jobs.")
+@_catch_up_option
+@_quiet_option
 @pass_app
-def scheduler_cmd(app, interval):
+def scheduler_cmd(app, interval, catch_up_first_day, quiet):
     """Run the jobs in the foreground (an alternative to cron); stop with Ctrl-C or SIGTERM.
 
     Uses the same slot claims as 'jobs run-due', so it never runs a slot that cron ran.
@@ -172,15 +222,16 @@ def scheduler_cmd(app, interval):
     """
     from helpline_core.scheduler import run_scheduler
 
-    def on_tick(results):
+    def on_tick(results, now):
         if isinstance(results, Exception):
             click.echo(f"scheduler: tick failed: {results}", err=True)
             return
-        for result in results:
-            _print_result(*result)
+        if results:  # a check with nothing due prints nothing: one every 30 seconds
+            print_results(results, now, app.config.tz, quiet)
 
     def on_start():
         click.echo(f"helpline scheduler: checking every {interval} s for {app.data_dir}; Ctrl-C stops.")
 
-    ticks = run_scheduler(app.store, app.config, interval_seconds=interval, on_tick=on_tick, on_start=on_start)
+    ticks = run_scheduler(app.store, app.config, interval_seconds=interval, on_tick=on_tick, on_start=on_start,
+                          catch_up_first_day=catch_up_first_day)
     click.echo(f"helpline scheduler stopped after {ticks} checks.")

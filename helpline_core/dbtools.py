@@ -81,10 +81,27 @@ def check_store(store):
         facts.append("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for journal in store.data_dir.glob("import-*.journal.json"):
         problems.append(f"{journal.name}: an import was cut short; run any 'helpline import' to undo it")
+    _free_space(store, problems, facts)
     leftovers = list(store.data_dir.glob(".*.tmp"))
     if leftovers:
         facts.append(f"{len(leftovers)} temporary files left by an interrupted write (removed on the next write)")
     return problems, facts
+
+
+def _free_space(store, problems, facts):
+    """Every write of the live file first writes a whole temporary copy of it beside the old one:
+    below twice its size free, the disk is one bad day from refusing writes."""
+    from .store import size_text
+
+    if not store.path.exists():
+        return
+    size = store.path.stat().st_size
+    free = shutil.disk_usage(store.data_dir).free
+    facts.append(f"free space on the disk of {store.data_dir}: {size_text(free)}")
+    if free < 2 * size:
+        problems.append(f"only {size_text(free)} free on the disk of {store.data_dir}; every write of "
+                        f"{store.path.name} needs a whole temporary copy of it ({size_text(size)}): keep at least "
+                        f"{size_text(2 * size)} free")
 
 
 def backup_store(store, to_dir=None, now=None):

@@ -60,3 +60,7 @@ class JobBusy(HelplineError):
 
 class GatewayAccountError(HelplineError):
     """The SMS gateway refused the account itself (Twilio 20003, 21408, 21606): the run stopped."""
+
+
+class DiskFull(HelplineError):
+    """The disk had no room for a write (a whole temporary copy of the file); nothing was replaced."""

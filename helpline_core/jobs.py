@@ -9,16 +9,31 @@ A *slot* is one job for one stretch of the district's local time: a local date f
   this machine, otherwise after ``stale_after_minutes`` (wall-clock);
 - ``run_due`` catches up: every daily slot of the last ``catch_up_days`` whose time has come and
   that has not succeeded runs once, labelled with its own date; interval jobs run once for the
-  current slot (one send covers every missed five minutes);
-- a job that raises is recorded as failed with its error; the other jobs still run.
+  current slot (one send covers every missed five minutes). Digests catch up only the latest
+  slot, and only while it is less than ``digest_late_hours`` late: older ones are recorded as
+  skipped with the reason (an officer wants today's work, not three copies of past days);
+- the first ``run_due`` of an install records the slots of that day whose time has already
+  passed as skipped (``catch_up_first_day`` runs them instead);
+- a job that raises is recorded as failed with its error; the other jobs still run. It is tried
+  again after a back-off (``BACKOFF_MINUTES``: 5, 15, 60 minutes); a daily slot that failed
+  ``len(BACKOFF_MINUTES) + 1`` times is given up and the job waits for its next slot; an interval
+  job keeps retrying every 60 minutes. The same error repeated is written to ``jobs.log`` once;
+  the run that recovers says how many failed runs it ended;
+- a run that stops at its time budget (``send``) is recorded ``partial`` and runs on at the next
+  check, after the other due jobs.
 
 The ``jobs`` table holds one document per job::
 
-    {"job": "digest", "first_run_at": UTC ISO, "running": {"slot", "claimed_at", "pid"} | null,
-     "slots": {slot: {"state": "succeeded|failed", "started_at", "finished_at", "counts", "error"}},
-     "last_success": {"slot", "finished_at"} | null, "last_failure": {"slot", "finished_at", "error"} | null}
+    {"job": "digest", "first_run_at": UTC ISO, "running": {"slot", "claimed_at", "as_of", "pid", "host"} | null,
+     "slots": {slot: {"state": "succeeded|failed|partial|skipped", "as_of", "started_at", "finished_at",
+                      "counts", "error", "attempts", "gave_up", "reason"}},
+     "last_success": {"slot", "finished_at", "as_of"} | null,
+     "last_failure": {"slot", "finished_at", "as_of", "error"} | null,
+     "failing": {"error", "count", "since", "slot", "retry_at" | null} | null}
 
-Each run also appends one line to ``jobs.log`` in the data directory.
+``as_of`` is the run's own clock (``--as-of``; the real time otherwise), ``started_at`` and
+``finished_at`` the wall clock. Each run also appends one line to ``jobs.log`` in the data
+directory, its times in the district's zone with their offset.
 """
 
 import json
@@ -28,10 +43,14 @@ from datetime import date, datetime, time, timedelta
 
 from tinydb import Query
 
-from .clock import UTC, from_iso, to_iso, utcnow
+from .clock import UTC, from_iso, local_iso, to_iso, utcnow
 from .errors import InvalidValue
 
-JOB_ORDER = ("archive", "escalate", "digest", "verification-list", "send", "sync")
+# the order of a check: the time-critical daily jobs first, then hourly escalations, then the send
+# (bounded by its budget) and the rest, so that slow sending never pushes the list past midnight
+JOB_ORDER = ("verification-list", "digest", "escalate", "send", "sync", "archive")
+BACKOFF_MINUTES = (5, 15, 60)
+LATEST_ONLY = ("digest",)  # catch-up runs only the newest missed slot of these
 DEFAULT_SCHEDULE = {"send": "every 5 minutes", "sync": "hourly", "escalate": "hourly", "digest": "daily 08:30",
                     "verification-list": "daily 22:00", "archive": "daily 03:00"}
 KEEP_SLOTS = 60
@@ -77,6 +96,7 @@ def job_settings(config):
     return {
         "schedules": {job: Schedule(job, schedule[job]) for job in JOB_ORDER},
         "catch_up_days": int(raw.get("catch_up_days", 3)),
+        "digest_late_hours": float(raw.get("digest_late_hours", 12)),
         "stale_after_minutes": float(raw.get("stale_after_minutes", 60)),
         "escalation_level2_after_hours": float(raw.get("escalation_level2_after_hours", 24)),
         "unassigned_escalation_after_hours": float(raw.get("unassigned_escalation_after_hours", 2)),
@@ -88,38 +108,71 @@ def _job_doc(db, job):
     doc = table.get(Query().job == job)
     if doc is None:
         table.insert({"job": job, "first_run_at": None, "running": None, "slots": {}, "last_success": None,
-                      "last_failure": None})
+                      "last_failure": None, "failing": None})
         doc = table.get(Query().job == job)
     return doc
 
 
-def due_slots(db, config, now, settings=None):
-    """:returns: [(job, slot, day_or_None)] due at ``now`` (aware UTC), in ``JOB_ORDER``, oldest slot first.
+def _finished(entry):
+    """:returns: True when a slot needs no more runs: it succeeded, was skipped, or was given up."""
+    return entry["state"] in ("succeeded", "skipped") or bool(entry.get("gave_up"))
+
+
+def plan(db, config, now, settings=None):
+    """What a check at ``now`` (aware UTC) should do.
+
+    :returns: ``(due, skips)``: ``due`` is [(job, slot, day_or_None)] in ``JOB_ORDER``, oldest slot
+        first; ``skips`` is [(job, slot, reason)]: missed digests that a newer one replaces or that
+        are too late to be of use (``digest_late_hours``).
 
     Daily slots are caught up for ``catch_up_days``, but never from before the local date of the
-    job's first run (a new install does not replay days it never had).
+    job's first run (a new install does not replay days it never had). A job that failed is not
+    due before its back-off ends (``failing.retry_at``).
     """
     settings = settings or job_settings(config)
-    due = []
+    due, skips = [], []
     for job in JOB_ORDER:
         schedule = settings["schedules"][job]
         doc = db.table("jobs").get(Query().job == job) or {"slots": {}, "first_run_at": None}
-        done = {s for s, r in doc["slots"].items() if r["state"] == "succeeded"}
+        failing = doc.get("failing") or {}
+        if failing.get("retry_at") and now < from_iso(failing["retry_at"]):
+            continue  # backing off after a failure
+        done = {s for s, r in doc["slots"].items() if _finished(r)}
         if schedule.daily_at:
             today = now.astimezone(config.tz).date()
             first = from_iso(doc.get("first_run_at"))
             first_day = first.astimezone(config.tz).date() if first else today
             day = max(today - timedelta(days=settings["catch_up_days"]), min(first_day, today))
+            mine = []
             while day <= today:
                 slot, due_at = schedule.daily_slot(day, config.tz)
                 if due_at <= now and slot not in done:
-                    due.append((job, slot, day))
+                    mine.append((job, slot, day, due_at))
                 day += timedelta(days=1)
+            if job in LATEST_ONLY and mine:
+                newest = mine[-1]
+                for _, slot, _, _ in mine[:-1]:
+                    skips.append((job, slot, f"missed; only the newest {job} ({newest[1]}) is sent"))
+                late_hours = (now - newest[3]).total_seconds() / 3600
+                if late_hours >= settings["digest_late_hours"]:
+                    skips.append((job, newest[1], f"missed by {late_hours:.0f} h (more than "
+                                                  f"{settings['digest_late_hours']:g} h); the next one is due at "
+                                                  f"its time"))
+                    mine = []
+                else:
+                    mine = [newest]
+            due.extend((job, slot, day) for job, slot, day, _ in mine)
         else:
             slot, _ = schedule.slot_at(now, config.tz)
             if slot not in done:
                 due.append((job, slot, None))
-    return due
+    return due, skips
+
+
+def due_slots(db, config, now, settings=None):
+    """:returns: [(job, slot, day_or_None)] due at ``now`` (aware UTC), in ``JOB_ORDER``, oldest slot
+    first (see ``plan``; slots that it would skip are left out)."""
+    return plan(db, config, now, settings)[0]
 
 
 def _host():
@@ -155,41 +208,102 @@ def claim(store, job, slot, now, *, force=False, stale_after_minutes=60):
                 return f"running since {running['claimed_at']} (slot {running['slot']}, pid {running['pid']})"
         if not force and doc["slots"].get(slot, {}).get("state") == "succeeded":
             return "done"
-        fields = {"running": {"slot": slot, "claimed_at": to_iso(wall), "pid": os.getpid(), "host": _host()}}
+        fields = {"running": {"slot": slot, "claimed_at": to_iso(wall), "as_of": to_iso(now), "pid": os.getpid(),
+                              "host": _host()}}
         if not doc.get("first_run_at"):
             fields["first_run_at"] = to_iso(now)
         db.table("jobs").update(fields, doc_ids=[doc.doc_id])
     return None
 
 
-def record(store, job, slot, started_at, now, *, counts=None, error=None):
+def _backoff(job_doc, slot, daily):
+    """:returns: ``(attempts, retry_at_delta_or_None)`` after one more failure of ``slot``.
+
+    A daily slot is retried after 5, 15 and 60 minutes, then given up (None: its next slot). An
+    interval job's slots pass by themselves: it counts the job's failures in a row instead, and
+    keeps retrying every 60 minutes after the third.
+    """
+    previous = job_doc["slots"].get(slot, {})
+    attempts = (previous.get("attempts", 1) + 1) if previous.get("state") == "failed" else 1
+    if daily:
+        if attempts > len(BACKOFF_MINUTES):
+            return attempts, None
+        return attempts, timedelta(minutes=BACKOFF_MINUTES[attempts - 1])
+    in_a_row = ((job_doc.get("failing") or {}).get("count", 0)) + 1
+    return attempts, timedelta(minutes=BACKOFF_MINUTES[min(in_a_row, len(BACKOFF_MINUTES)) - 1])
+
+
+def record(store, config, job, slot, started_at, now, *, counts=None, error=None, partial=False):
     """Record the end of a claimed run and release the claim. ``error`` (one line) means it failed.
 
     :param started_at: wall-clock start (aware UTC). :param now: the run's own clock (``--as-of``).
+    :param partial: the run stopped at its time budget with work left: it runs again at the next check.
+    :returns: the stored slot entry (``attempts``, ``gave_up``, ``retry_at`` set for a failure).
     """
     finished = utcnow()
-    entry = {"state": "failed" if error else "succeeded", "as_of": to_iso(now), "started_at": to_iso(started_at),
+    state = "failed" if error else "partial" if partial else "succeeded"
+    entry = {"state": state, "as_of": to_iso(now), "started_at": to_iso(started_at),
              "finished_at": to_iso(finished), "counts": counts or {}, "error": error}
+    daily = bool(job_settings(config)["schedules"][job].daily_at)
     with store.transaction() as db:
         doc = _job_doc(db, job)
+        failing = doc.get("failing")
         slots = dict(doc["slots"])
+        fields = {"running": None}
+        repeat = False
+        if error:
+            attempts, delay = _backoff(doc, slot, daily)
+            entry["attempts"] = attempts
+            entry["gave_up"] = delay is None
+            retry_at = entry["retry_at"] = to_iso(now + delay) if delay else None
+            repeat = bool(failing and failing.get("error") == error)
+            fields["failing"] = {"error": error, "slot": slot, "retry_at": retry_at,
+                                 "count": failing["count"] + 1 if repeat else 1,
+                                 "since": failing["since"] if repeat else to_iso(now)}
+            fields["last_failure"] = {"slot": slot, "finished_at": entry["finished_at"], "as_of": entry["as_of"],
+                                      "error": error}
+        else:
+            if failing:
+                entry["counts"] = dict(entry["counts"], after_failed_runs=failing["count"])
+            fields["failing"] = None
+            fields["last_success"] = {"slot": slot, "finished_at": entry["finished_at"], "as_of": entry["as_of"]}
         slots[slot] = entry
         for old in sorted(slots)[:-KEEP_SLOTS]:
             del slots[old]
-        fields = {"running": None, "slots": slots}
-        if error:
-            fields["last_failure"] = {"slot": slot, "finished_at": entry["finished_at"], "error": error}
-        else:
-            fields["last_success"] = {"slot": slot, "finished_at": entry["finished_at"]}
+        fields["slots"] = slots
         db.table("jobs").update(fields, doc_ids=[doc.doc_id])
-    _log_line(store, job, slot, entry)
+    if not repeat:  # the same failure again is counted in the store, not written again
+        _log_line(store, config, job, slot, entry)
+    return entry
 
 
-def _log_line(store, job, slot, entry):
+def skip(store, config, job, slots, now):
+    """Record ``slots`` ([(slot, reason)]) of ``job`` as skipped: they will not run.
+
+    :param now: the run's clock (aware UTC). Each gets a ``skipped`` line in ``jobs.log``.
+    """
+    if not slots:
+        return
+    stamp = to_iso(now)
+    entries = {slot: {"state": "skipped", "as_of": stamp, "started_at": stamp, "finished_at": stamp, "counts": {},
+                      "error": None, "reason": reason} for slot, reason in slots}
+    with store.transaction() as db:
+        doc = _job_doc(db, job)
+        merged = dict(doc["slots"], **entries)
+        for old in sorted(merged)[:-KEEP_SLOTS]:
+            del merged[old]
+        db.table("jobs").update({"slots": merged}, doc_ids=[doc.doc_id])
+    for slot, entry in entries.items():
+        _log_line(store, config, job, slot, entry)
+
+
+def _log_line(store, config, job, slot, entry):
     counts = " ".join(f"{k}={v}" for k, v in (entry["counts"] or {}).items())
-    outcome = "ok" if entry["state"] == "succeeded" else f"FAILED {entry['error']}"
-    line = (f"{entry['started_at']} {entry['finished_at']} as-of={entry['as_of']} {job} {slot} {outcome}"
-            f"{' ' + counts if counts else ''}\n")
+    outcome = {"succeeded": "ok", "partial": "partial", "skipped": f"skipped {entry.get('reason')}"}.get(
+        entry["state"], f"FAILED {entry['error']}")
+    tz = config.tz
+    line = (f"{local_iso(entry['started_at'], tz)} {local_iso(entry['finished_at'], tz)} "
+            f"as-of={local_iso(entry['as_of'], tz)} {job} {slot} {outcome}{' ' + counts if counts else ''}\n")
     fd = os.open(store.data_dir / "jobs.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, line.encode("utf-8"))
@@ -204,10 +318,12 @@ def run_job(store, config, job, slot, day, now, *, force=False, gateway_factory=
     :param now: aware UTC, the clock the run uses (``--as-of``).
     :param gateway_factory: ``f(config, data_dir) -> gateway`` for send/sync (default: config's gateway).
     :param options: passed to the task (``sample``, ``seed`` for the verification list).
-    :returns: ``(outcome, detail)``: outcome ``ok``, ``failed`` or ``skipped``; detail the counts, the
-        error or the reason it was skipped.
+    :returns: ``(outcome, detail)``: outcome ``ok``, ``partial`` (stopped at its time budget, runs on
+        at the next check), ``failed`` or ``skipped``; detail the counts, the error (what is wrong and
+        what to do, see ``failures.explain``) or the reason it was skipped.
     """
     from . import job_tasks
+    from .failures import explain
 
     settings = job_settings(config)
     why_not = claim(store, job, slot, now, force=force, stale_after_minutes=settings["stale_after_minutes"])
@@ -218,34 +334,69 @@ def run_job(store, config, job, slot, day, now, *, force=False, gateway_factory=
         counts = job_tasks.TASKS[job](store, config, now=now, day=day, settings=settings,
                                       gateway_factory=gateway_factory, **options)
     except Exception as error:  # a failing job is recorded and never stops the others
-        message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
-        record(store, job, slot, started, now, error=message)
-        return "failed", message
-    record(store, job, slot, started, now, counts=counts)
-    return "ok", counts
+        message = " ".join(explain(error, store.data_dir).split())[:500]
+        entry = record(store, config, job, slot, started, now, error=message)
+        return "failed", message + _retry_note(entry, now, config.tz)
+    partial = bool(counts.pop("partial", False))
+    record(store, config, job, slot, started, now, counts=counts, partial=partial)
+    return ("partial" if partial else "ok"), counts
 
 
-def _mark_started(store, now):
-    """Give every job a ``first_run_at`` on the first ``run_due``: catch-up starts from there."""
+def _retry_note(entry, now, tz):
+    if entry.get("gave_up"):
+        return f" (failed {entry['attempts']} times: given up until its next slot)"
+    return f" (next try at {from_iso(entry['retry_at']).astimezone(tz).strftime('%H:%M %z')})"
+
+
+def _mark_started(store, config, now, settings, catch_up_first_day=False):
+    """Give every job a ``first_run_at`` on the first ``run_due``: catch-up starts from there.
+
+    Daily slots of that first day whose time has passed are recorded as skipped (an install started
+    at 15:00 does not send the 08:30 digest at once), unless ``catch_up_first_day``.
+    """
     snapshot = store.snapshot().table("jobs")
     if all((snapshot.get(Query().job == job) or {}).get("first_run_at") for job in JOB_ORDER):
         return
+    today = now.astimezone(config.tz).date()
+    skipped = []
     with store.transaction() as db:
         for job in JOB_ORDER:
             doc = _job_doc(db, job)
-            if not doc.get("first_run_at"):
-                db.table("jobs").update({"first_run_at": to_iso(now)}, doc_ids=[doc.doc_id])
+            if doc.get("first_run_at"):
+                continue
+            fields = {"first_run_at": to_iso(now)}
+            schedule = settings["schedules"][job]
+            if schedule.daily_at and not catch_up_first_day:
+                slot, due_at = schedule.daily_slot(today, config.tz)
+                if due_at <= now and slot not in doc["slots"]:
+                    reason = (f"first run at {now.astimezone(config.tz):%H:%M}, after this slot's "
+                              f"{schedule.daily_at:%H:%M}; 'run-due --catch-up-first-day' runs it")
+                    stamp = to_iso(now)
+                    fields["slots"] = dict(doc["slots"], **{slot: {
+                        "state": "skipped", "as_of": stamp, "started_at": stamp, "finished_at": stamp,
+                        "counts": {}, "error": None, "reason": reason}})
+                    skipped.append((job, slot, fields["slots"][slot]))
+            db.table("jobs").update(fields, doc_ids=[doc.doc_id])
+    for job, slot, entry in skipped:
+        _log_line(store, config, job, slot, entry)
+    return [(job, slot, "skipped", entry["reason"]) for job, slot, entry in skipped]
 
 
-def run_due(store, config, now, gateway_factory=None):
-    """Run every due slot (see ``due_slots``) once, in order.
+def run_due(store, config, now, gateway_factory=None, *, catch_up_first_day=False):
+    """Run every due slot (see ``plan``) once, in order; record the slots ``plan`` skips.
 
-    :returns: [(job, slot, outcome, detail)]; outcome ``ok``, ``failed`` or ``skipped``.
+    :param catch_up_first_day: on an install's first run, run the day's slots whose time has
+        passed instead of recording them as skipped.
+    :returns: [(job, slot, outcome, detail)]; outcome ``ok``, ``partial``, ``failed`` or ``skipped``.
     """
     settings = job_settings(config)
-    _mark_started(store, now)
-    results = []
-    for job, slot, day in due_slots(store.snapshot(), config, now, settings):
+    results = _mark_started(store, config, now, settings, catch_up_first_day) or []
+    due, skips = plan(store.snapshot(), config, now, settings)
+    for job in JOB_ORDER:
+        mine = [(slot, reason) for j, slot, reason in skips if j == job]
+        skip(store, config, job, mine, now)
+        results.extend((job, slot, "skipped", reason) for slot, reason in mine)
+    for job, slot, day in due:
         outcome, detail = run_job(store, config, job, slot, day, now, gateway_factory=gateway_factory)
         results.append((job, slot, outcome, detail))
     return results
@@ -269,8 +420,12 @@ def slot_for(config, job, now, day=None):
 
 
 def status(store, config, now):
-    """:returns: one dict per job: job, schedule, running, last_run, last_success, last_failure,
-    failed (bool: the last run failed), next_due (UTC ISO)."""
+    """:returns: one dict per job: job, schedule, running, last_run (skipped slots are no run),
+    last_success, last_failure, failed (bool: the last run failed), failing (the failure streak:
+    error, count, since, retry_at; or None), next_due (UTC ISO: the retry time while backing off).
+
+    Runs are ordered and shown by their own clock (``as_of``), so a status ``--as-of`` a simulated
+    time agrees with the runs made ``--as-of`` that clock."""
     settings = job_settings(config)
     db = store.snapshot()
     due_now = {(job, slot) for job, slot, _ in due_slots(db, config, now, settings)}
@@ -279,9 +434,13 @@ def status(store, config, now):
         schedule = settings["schedules"][job]
         doc = db.table("jobs").get(Query().job == job) or {"slots": {}, "running": None, "last_success": None,
                                                              "last_failure": None}
-        runs = sorted(doc["slots"].items(), key=lambda item: item[1]["finished_at"])
+        runs = sorted(((slot, run) for slot, run in doc["slots"].items() if run["state"] != "skipped"),
+                      key=lambda item: item[1].get("as_of") or item[1]["finished_at"])
         last_slot, last = runs[-1] if runs else (None, None)
-        if any(j == job for j, _ in due_now):
+        failing = doc.get("failing")
+        if failing and failing.get("retry_at") and from_iso(failing["retry_at"]) > now:
+            next_due = failing["retry_at"]
+        elif any(j == job for j, _ in due_now):
             next_due = to_iso(now)
         elif schedule.daily_at:
             today = now.astimezone(config.tz).date()
@@ -294,6 +453,6 @@ def status(store, config, now):
             "job": job, "schedule": schedule.text, "running": doc.get("running"),
             "last_run": dict(last, slot=last_slot) if last else None,
             "last_success": doc.get("last_success"), "last_failure": doc.get("last_failure"),
-            "failed": bool(last and last["state"] == "failed"), "next_due": next_due,
+            "failed": bool(last and last["state"] == "failed"), "failing": failing, "next_due": next_due,
         })
     return rows

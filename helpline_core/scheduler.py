@@ -16,10 +16,11 @@ from .sending import run_lock
 
 
 def run_scheduler(store, config, *, interval_seconds=30, on_tick=None, on_start=None, clock=utcnow,
-                  sleep=time.sleep, max_ticks=None):
+                  sleep=time.sleep, max_ticks=None, catch_up_first_day=False):
     """Run ``run_due`` every ``interval_seconds`` until SIGTERM or SIGINT (Ctrl-C).
 
-    :param on_tick: ``f(results_or_exception)`` called after each tick (the command prints).
+    :param on_tick: ``f(results_or_exception, now)`` called after each tick (the command prints).
+    :param catch_up_first_day: passed to ``run_due``.
     :param on_start: ``f()`` called once the scheduler holds its lock.
     :param clock: returns aware UTC now; ``sleep``: waits (both injectable for tests).
     :param max_ticks: stop after this many ticks (None: run until stopped).
@@ -38,13 +39,14 @@ def run_scheduler(store, config, *, interval_seconds=30, on_tick=None, on_start=
     ticks = []
 
     def tick():
+        now = clock()
         try:
-            results = run_due(store, config, clock())
+            results = run_due(store, config, now, catch_up_first_day=catch_up_first_day)
         except Exception as error:  # the scheduler outlives any one bad tick
             results = error
         ticks.append(1)
         if on_tick:
-            on_tick(results)
+            on_tick(results, now)
 
     with run_lock(store, "scheduler"):
         if on_start:

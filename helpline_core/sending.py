@@ -21,6 +21,7 @@ Each run writes the live file once per chunk of messages, not once per message.
 
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -82,6 +83,7 @@ def _settings(config):
         "escalations_ignore_quiet_hours": bool(sms.get("escalations_ignore_quiet_hours", False)),
         "sync_days": int(sms.get("sync_days", 2)),
         "sync_limit": int(sms.get("sync_limit", 200)),
+        "send_budget_seconds": float(sms.get("send_budget_seconds", 25)),
     }
 
 
@@ -104,27 +106,38 @@ def _finish(store, config, db, records, now):
     outbox.move_to_day_files(store, config, db, final, now)
 
 
-def send_outbox(store, config, gateway, now, *, limit=None, dry_run=False, only_key=None):
+def send_outbox(store, config, gateway, now, *, limit=None, dry_run=False, only_key=None, budget_seconds=None,
+                monotonic=None):
     """Send every due message (oldest first) through ``gateway``.
 
     :param now: aware UTC, the clock of the whole run (``--as-of``).
     :param limit: at most this many gateway sends. :param dry_run: render and report, change nothing.
     :param only_key: send just this message, quiet hours or not (``sms test``).
+    :param budget_seconds: stop once the run has taken this long (``[sms] send_budget_seconds`` for the
+        job); messages not tried stay queued, ``report.out_of_time`` is set. ``monotonic``: the clock
+        it is measured on (default ``time.monotonic``).
     :returns: a ``SendReport``.
     :raises JobBusy: another ``sms send`` is running. :raises GatewayAccountError: the gateway refused
         the account; messages not sent stay queued, those sent are recorded.
     """
     settings = _settings(config)
     report = SendReport()
+    report.out_of_time = False
+    monotonic = monotonic or time.monotonic
+    deadline = None if budget_seconds is None else monotonic() + budget_seconds
+    out_of_time = (lambda: False) if deadline is None else (lambda: monotonic() >= deadline)
     with run_lock(store, "sms-send"):
         if not dry_run:
             _recover(store, config, gateway, now, report, settings)
         while limit is None or len(report.sent) + len(report.failed) < limit:
+            if out_of_time():
+                report.out_of_time = True
+                break
             room = CHUNK if limit is None else min(CHUNK, limit - len(report.sent) - len(report.failed))
             batch = _claim(store, config, now, room, settings, report, dry_run, only_key)
             if dry_run or not batch:
                 break
-            stop = _deliver(store, config, gateway, now, batch, settings, report)
+            stop = _deliver(store, config, gateway, now, batch, settings, report, out_of_time)
             if stop:
                 report.stopped = stop
                 raise GatewayAccountError(
@@ -267,14 +280,16 @@ class _Freshness:
         return reason, context
 
 
-def _deliver(store, config, gateway, now, batch, settings, report):
-    """Call the gateway for each claimed message, then record every result in one write.
+def _deliver(store, config, gateway, now, batch, settings, report, out_of_time=lambda: False):
+    """Call the gateway for each claimed message, then record every result in one write. Messages
+    not tried once ``out_of_time()`` (the run's budget) go back to the queue untouched.
 
     :returns: None, or the account error that stopped the run.
     """
     outcomes, stop = [], None
     for record in batch:
-        if stop:
+        if stop or out_of_time():
+            report.out_of_time = report.out_of_time or not stop
             outcomes.append((record, None))
             continue
         outcome = gateway.send(record, now)

@@ -42,6 +42,7 @@ file in the same folder, fsync, ``os.replace``, fsync of the folder), while hold
 A reader needs no lock: a rename is atomic, so it sees the old file or the new one, never half.
 """
 
+import errno
 import fcntl
 import gc
 import os
@@ -56,7 +57,7 @@ import orjson
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from .errors import StoreDamaged, StoreLocked
+from .errors import DiskFull, StoreDamaged, StoreLocked
 
 DB_NAME = "helpline.json"
 LOCK_NAME = "helpline.lock"
@@ -65,12 +66,25 @@ ARCHIVE_BLOCK = 1000
 _TMP_SUFFIX = ".tmp"
 
 
+def size_text(count):
+    """:returns: a byte count for people: ``512 bytes``, ``3.4 MB``."""
+    if count < 1000:
+        return f"{count} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        count /= 1000
+        if count < 1000 or unit == "TB":
+            return f"{count:.1f} {unit}"
+
+
 def atomic_write(path, payload):
     """Replace ``path`` with ``payload`` (bytes) so that a crash leaves the old or the new file.
 
     Writes ``.<name>.<pid>.tmp`` in the same folder (mode 0600), flushes and fsyncs it, renames
     it over ``path`` and fsyncs the folder. On an error the temporary file is removed and
     ``path`` is untouched.
+
+    :raises DiskFull: the disk has no room for the temporary copy (names the file, the folder and
+        the bytes the write needed).
     """
     path = Path(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}{_TMP_SUFFIX}"
@@ -81,9 +95,15 @@ def atomic_write(path, payload):
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
-    except BaseException:
+    except BaseException as error:
         os.close(fd)
         os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise DiskFull(
+                f"no space left on the disk to write {path.name} in {path.parent}: the write needed "
+                f"{size_text(len(payload))} free (a whole temporary copy of the file, written beside it "
+                f"before it replaces the old one). {path.name} is unchanged; free space on that disk "
+                f"('helpline db check' shows how much is needed) and try again.") from None
         raise
     os.close(fd)
     os.replace(tmp, path)

@@ -105,7 +105,8 @@ def test_catch_up_after_a_night_off_runs_the_missed_list_once(district):
 
 def test_first_run_does_not_replay_days_before_install(district):
     config, store = district
-    results = jobs.run_due(store, config, at(10, 23, 0), gateway_factory=lambda c, d: RecordingGateway())
+    results = jobs.run_due(store, config, at(10, 23, 0), gateway_factory=lambda c, d: RecordingGateway(),
+                           catch_up_first_day=True)
     daily = sorted((job, slot) for job, slot, _, _ in results if job in ("digest", "verification-list", "archive"))
     assert daily == [("archive", "2026-11-10"), ("digest", "2026-11-10"), ("verification-list", "2026-11-10")]
 
@@ -117,7 +118,8 @@ def test_a_failing_job_is_recorded_and_the_others_run(district, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setitem(job_tasks.TASKS, "escalate", broken)
-    results = jobs.run_due(store, config, at(10, 12, 0), gateway_factory=lambda c, d: RecordingGateway())
+    results = jobs.run_due(store, config, at(10, 12, 0), gateway_factory=lambda c, d: RecordingGateway(),
+                           catch_up_first_day=True)
     outcomes = {job: outcome for job, _, outcome, _ in results}
     assert outcomes["escalate"] == "failed" and outcomes["send"] == "ok" and outcomes["digest"] == "ok"
     rows = {r["job"]: r for r in jobs.status(store, config, at(10, 12, 1))}

@@ -41,7 +41,7 @@ def ok_runs(data_dir):
 
 def test_two_run_due_processes_never_run_one_slot_twice(busy_district, data_dir):
     env = dict(os.environ, HELPLINE_DATA_DIR=str(data_dir))
-    cmd = [helpline_exe(), "jobs", "run-due", "--as-of", "2026-11-30T22:05"]
+    cmd = [helpline_exe(), "jobs", "run-due", "--as-of", "2026-11-30T22:05", "--catch-up-first-day"]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
@@ -127,3 +127,30 @@ def test_crontab_line_runs_as_cron_would(busy_district, data_dir, tmp_path):
     digests = {m["lang"]: m["body"] for m in messages if m["template"] == "officer_digest"}
     assert set(digests) == {"en", "hi", "ur"}, messages
     assert "खुले" in digests["hi"] and "کھلے" in digests["ur"]
+
+
+def test_crontab_line_records_a_missing_data_directory(tmp_path):
+    """The redirect into the data directory cannot fail before helpline runs: the cause is written
+    to helpline-cron.log in the home folder, as cron/README.md says."""
+    lines = (ROOT / "cron" / "helpline.crontab").read_text().splitlines()
+    command = [l for l in lines if l.startswith("*/5")][0].split(None, 5)[5]
+    home = tmp_path / "home"
+    home.mkdir()
+    missing = tmp_path / "not-mounted"
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "HELPLINE_DATA_DIR": str(missing),
+           "INSTALL_DIR": str(tmp_path / "install")}
+    result = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in env.items()], "/bin/sh", "-c", command],
+                            cwd="/", capture_output=True, text=True, timeout=60)
+    assert result.stderr == ""
+    assert not missing.exists()
+    note = (home / "helpline-cron.log").read_text()
+    assert f"the data directory {missing} is missing" in note and "no job ran" in note
+    assert "helpline-cron.log" in (ROOT / "cron" / "README.md").read_text()
+
+
+def test_logrotate_file_rotates_both_logs_of_the_crontab_data_directory():
+    crontab = (ROOT / "cron" / "helpline.crontab").read_text()
+    data_dir = [l.split("=", 1)[1] for l in crontab.splitlines() if l.startswith("HELPLINE_DATA_DIR=")][0]
+    rotate = (ROOT / "cron" / "helpline.logrotate").read_text()
+    assert f"{data_dir}/cron.log {data_dir}/jobs.log {{" in rotate
+    assert "create 0600" in rotate and "missingok" in rotate
