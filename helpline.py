@@ -107,14 +107,30 @@ def main():
     Leaves with ``os._exit`` once the output is flushed: the work is done (every file written is
     fsynced and closed), and tearing down the parsed store object by object costs an operator
     command 5-15 ms for nothing.
+
+    Output never fails on the terminal's encoding, and command-line text the locale could not
+    have meant is refused with exit 2 (``commands.encoding``).
     """
+    from commands.encoding import check_arguments, replacement_note, setup_streams
+
+    setup_streams()
+    refused = check_arguments(sys.argv[1:])
     try:
+        if refused:
+            click.echo(f"Error: {refused}", err=True)
+            sys.exit(2)
         cli.main(prog_name="helpline")
         code = 0
     except SystemExit as leaving:
         code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
         if isinstance(leaving.code, str):
             print(leaving.code, file=sys.stderr)
+    note = replacement_note()
+    if note:
+        try:
+            print(note, file=sys.stderr)
+        except (BrokenPipeError, ValueError, AttributeError):
+            pass
     try:
         sys.stdout.flush()
         sys.stderr.flush()
