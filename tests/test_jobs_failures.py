@@ -264,8 +264,14 @@ def test_jobs_log_uses_the_district_clock_with_its_offset(district, server_tz):
         assert as_of == "as-of=2026-11-10T15:00:00+05:30", line
 
 
-def test_run_due_prints_one_line_or_nothing_and_status_keeps_the_as_of_clock(run_cli, data_dir):
+@pytest.mark.parametrize("server_zone", ["UTC", "Asia/Kolkata"])
+def test_run_due_prints_one_line_or_nothing_and_status_keeps_the_as_of_clock(run_cli, data_dir, server_zone):
     import re
+
+    cli = run_cli
+
+    def run_cli(args, expect=0):
+        return cli(args, expect=expect, env={"TZ": server_zone})
 
     run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
     first = run_cli(["jobs", "run-due", "--as-of", "2026-11-30T15:00"]).stdout.splitlines()
