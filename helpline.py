@@ -12,7 +12,7 @@ import click
 from commands import db as db_commands
 from commands import demo as demo_commands
 from commands import district, jobs, officers, sms, tickets
-from commands import records
+from commands import records, retention
 from commands.common import App, default_actor
 
 
@@ -97,6 +97,7 @@ for command in (
     officers.officer_group, sms.sms_group, sms.templates_group, jobs.jobs_group, jobs.scheduler_cmd,
     db_commands.db_group, demo_commands.demo_cmd,
     records.import_cmd, records.import_json_cmd, records.report_cmd, records.stats_cmd, records.export_cmd,
+    retention.purge_cmd,
 ):
     cli.add_command(command)
 

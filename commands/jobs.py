@@ -90,7 +90,9 @@ send_cmd = _job_command("send", "Send the outbox (as 'helpline sms send').", "he
 sync_cmd = _job_command("sync", "Fetch delivery status (as 'helpline sms sync').", "helpline jobs sync", False)
 archive_cmd = _job_command("archive", "Move tickets final for a day out of the live file.",
                            "helpline jobs archive", True)
-for _command in (digest_cmd, escalate_cmd, send_cmd, sync_cmd, archive_cmd):
+purge_cmd = _job_command("purge", "Purge personal data monthly when [retention] purge_after_days is set.",
+                         "helpline jobs purge --date 2026-12-01", True)
+for _command in (digest_cmd, escalate_cmd, send_cmd, sync_cmd, archive_cmd, purge_cmd):
     jobs_group.add_command(_command)
 
 

@@ -33,7 +33,7 @@ def archive_final_tickets(store, config, now):
         by_block, by_bucket = {}, {}
         for ticket in due:
             by_block.setdefault(store.block_of(ticket["serial"]), []).append(ticket)
-            if ticket.get("phone"):
+            if ticket.get("phone") and not ticket.get("purged_at"):  # a purged number is no number
                 by_bucket.setdefault(store.phones_path(ticket["phone"]), []).append(ticket)
         for block, moving in sorted(by_block.items()):
             stored = store.read_block(block)

@@ -11,6 +11,7 @@ from .errors import HelplineError, StoreDamaged
 from .store import read_json
 
 TICKET_KEYS = ("id", "serial", "status", "history")
+SALT_NAME = "phone-salt"  # retention.SALT_NAME: the district's salt for purged phone numbers
 
 
 def _private(path, problems):
@@ -81,6 +82,8 @@ def check_store(store):
         facts.append("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for journal in store.data_dir.glob("import-*.journal.json"):
         problems.append(f"{journal.name}: an import was cut short; run any 'helpline import' to undo it")
+    if (store.data_dir / "purge.journal.json").exists():
+        problems.append("purge.journal.json: a purge was cut short; run 'helpline purge' again to finish it")
     _free_space(store, problems, facts)
     leftovers = list(store.data_dir.glob(".*.tmp"))
     if leftovers:
@@ -116,35 +119,41 @@ def backup_store(store, to_dir=None, now=None):
     :returns: the Path of the backup folder (mode 0700, files 0600).
     :raises StoreDamaged: a file cannot be read as it should. :raises OSError: a copy failed.
     """
+    with store.lock():
+        return backup_locked(store, to_dir, now)
+
+
+def backup_locked(store, to_dir=None, now=None):
+    """``backup_store`` for a caller that holds the store lock already (``retention.purge``
+    takes its backup inside its own transaction). Same parameters, result and errors."""
     from .clock import utcnow
 
     now = now or utcnow()
     stamp = to_iso(now).replace("-", "").replace(":", "").replace("+0000", "Z")
     parent = Path(to_dir or store.data_dir / "backups")
     target = parent / f"helpline-{stamp}"
-    with store.lock():
-        for path in store.data_files():
-            read_json(path)  # raises StoreDamaged: never back up a damaged store over a good backup
-        if target.exists():
-            raise HelplineError(f"{target} exists already; wait a second and try again.")
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = parent / f".{target.name}.partial"
+    for path in store.data_files():
+        read_json(path)  # raises StoreDamaged: never back up a damaged store over a good backup
+    if target.exists():
+        raise HelplineError(f"{target} exists already; wait a second and try again.")
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = parent / f".{target.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(mode=0o700)
+        sources = list(store.data_files())
+        for name in (CONFIG_NAME, "outbox.jsonl", "jobs.log", SALT_NAME):
+            if (store.data_dir / name).exists():
+                sources.append(store.data_dir / name)
+        for folder in ("sms", "verification"):
+            sources += sorted(p for p in (store.data_dir / folder).glob("*") if p.is_file())
+        for source in sources:
+            destination = partial / source.relative_to(store.data_dir)
+            destination.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+            os.chmod(destination, 0o600)
+        os.rename(partial, target)
+    except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
-        try:
-            partial.mkdir(mode=0o700)
-            sources = list(store.data_files())
-            for name in (CONFIG_NAME, "outbox.jsonl", "jobs.log"):
-                if (store.data_dir / name).exists():
-                    sources.append(store.data_dir / name)
-            for folder in ("sms", "verification"):
-                sources += sorted(p for p in (store.data_dir / folder).glob("*") if p.is_file())
-            for source in sources:
-                destination = partial / source.relative_to(store.data_dir)
-                destination.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                shutil.copyfile(source, destination)
-                os.chmod(destination, 0o600)
-            os.rename(partial, target)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
+        raise
     return target

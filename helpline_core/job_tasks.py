@@ -194,5 +194,12 @@ def verification_task(store, config, *, now, day, sample=None, seed=None, **_):
             "unassigned": unassigned}
 
 
+def purge_task(store, config, **kwargs):
+    """Retire personal data monthly (off unless ``[retention] purge_after_days``): see ``retention``."""
+    from .retention import purge_task as task
+
+    return task(store, config, **kwargs)
+
+
 TASKS = {"send": send_task, "sync": sync_task, "archive": archive_task, "digest": digest_task,
-         "escalate": escalate_task, "verification-list": verification_task}
+         "escalate": escalate_task, "verification-list": verification_task, "purge": purge_task}

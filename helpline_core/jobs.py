@@ -48,11 +48,12 @@ from .errors import InvalidValue
 
 # the order of a check: the time-critical daily jobs first, then hourly escalations, then the send
 # (bounded by its budget) and the rest, so that slow sending never pushes the list past midnight
-JOB_ORDER = ("verification-list", "digest", "escalate", "send", "sync", "archive")
+JOB_ORDER = ("verification-list", "digest", "escalate", "send", "sync", "archive", "purge")
 BACKOFF_MINUTES = (5, 15, 60)
 LATEST_ONLY = ("digest",)  # catch-up runs only the newest missed slot of these
 DEFAULT_SCHEDULE = {"send": "every 5 minutes", "sync": "hourly", "escalate": "hourly", "digest": "daily 08:30",
-                    "verification-list": "daily 22:00", "archive": "daily 03:00"}
+                    "verification-list": "daily 22:00", "archive": "daily 03:00",
+                    "purge": "daily 03:30"}  # acts on the 1st of the month, when [retention] is set
 KEEP_SLOTS = 60
 
 
@@ -125,6 +126,7 @@ def plan(db, config, now, settings=None):
         first; ``skips`` is [(job, slot, reason)]: missed digests that a newer one replaces or that
         are too late to be of use (``digest_late_hours``).
 
+    The ``purge`` job is never due unless config.toml sets ``[retention] purge_after_days``.
     Daily slots are caught up for ``catch_up_days``, but never from before the local date of the
     job's first run (a new install does not replay days it never had). A job that failed is not
     due before its back-off ends (``failing.retry_at``).
@@ -132,6 +134,8 @@ def plan(db, config, now, settings=None):
     settings = settings or job_settings(config)
     due, skips = [], []
     for job in JOB_ORDER:
+        if job == "purge" and not config.raw.get("retention", {}).get("purge_after_days"):
+            continue  # off by default: see retention.py
         schedule = settings["schedules"][job]
         doc = db.table("jobs").get(Query().job == job) or {"slots": {}, "first_run_at": None}
         failing = doc.get("failing") or {}

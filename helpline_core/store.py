@@ -9,6 +9,7 @@ Files in the data directory (created 0700; every file 0600, it holds callers' nu
     sms/YYYY-MM-DD.json         texts that left the outbox that local day (see outbox.py)
     verification/DATE.csv|html  the nightly verification lists
     imports/, import-*.journal.json, stats-cache.json   see importer.py and reports.py
+    phone-salt, purge.journal.json   the district's salt for purged numbers; see retention.py
 
 Live tables and their documents::
 
@@ -29,6 +30,7 @@ Live tables and their documents::
               "messages": {outbox key: state}, "sms_blocked": str (absent when texts reach it),
               "escalations": {level: due_at}, "duplicate_of": ticket id (rejected duplicates),
               "external_id", "source", "import_batch", "address", "lat", "long" (imported tickets),
+              "purged_at": UTC ISO (personal data retired: phone "purged:<hash>", see retention.py),
               "history": [{"type", "at", "actor", "note", "changes": {field: [old, new]}}]}
     history types: opened, call, assign, unassign, resolve, verify, reopen, reject, note,
               escalate, edit (the phone corrected), close (an imported closure: nobody cross-checked it here)
