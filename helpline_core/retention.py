@@ -10,8 +10,8 @@ A ticket final (closed or rejected) for longer than the retention period is *pur
 * it gets ``purged_at`` and leaves the archive's phone index (``find`` cannot reach it by number);
 * the texts about it, in the ``sms/`` day files, the file gateway's ``outbox.jsonl`` and the
   live outbox, lose their bodies, the values they were rendered from and their numbers (hashed
-  in recipients, keys and gateway IDs); their times, states, segments and ticket stay, so the
-  SMS figures stay too.
+  in recipients, keys, gateway IDs and errors); their times, states, segments and ticket stay,
+  so the SMS figures stay too. One still waiting to be sent is cancelled.
 
 Verification lists (``verification/DATE.csv|html``, which name callers) of local dates before
 the cut-off are deleted. Not touched: backups (the one taken before the purge holds everything
@@ -35,6 +35,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -96,13 +97,14 @@ def hash_phone(phone, salt):
     return PURGED_PREFIX + hmac.new(salt, phone.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
 
 
-def _replace_phones(text, phones, salt):
-    if not isinstance(text, str):
+_E164 = re.compile(r"\+\d{8,15}")
+
+
+def _replace_phones(text, salt):
+    """:returns: ``text`` with every E.164 number in it hashed (``hash_phone``); non-text as it is."""
+    if not isinstance(text, str) or "+" not in text:
         return text
-    for phone in phones:
-        if phone and phone in text:
-            text = text.replace(phone, hash_phone(phone, salt))
-    return text
+    return _E164.sub(lambda m: hash_phone(m.group(0), salt), text)
 
 
 def purge_ticket(ticket, salt, now):
@@ -112,12 +114,10 @@ def purge_ticket(ticket, salt, now):
         their numbers hashed, its history ``changes`` lose the private fields' values.
     """
     purged = strip_words(ticket)
-    phones = [ticket.get("phone")] + [key.rsplit(":", 1)[-1] for key in ticket.get("messages") or {}]
-    phones = sorted({p for p in phones if p and p.startswith("+")}, key=len, reverse=True)
     if ticket.get("phone"):
         purged["phone"] = hash_phone(ticket["phone"], salt)
     if ticket.get("messages"):
-        purged["messages"] = {_replace_phones(k, phones, salt): v for k, v in ticket["messages"].items()}
+        purged["messages"] = {_replace_phones(k, salt): v for k, v in ticket["messages"].items()}
     private = {"phone", "caller_name", "description"}
     purged["history"] = [dict(e, changes={k: v for k, v in e["changes"].items() if k not in private})
                          if e.get("changes") else e for e in purged["history"]]
@@ -128,11 +128,9 @@ def purge_ticket(ticket, salt, now):
 def purge_message(record, salt):
     """:param record: an outbox message (not changed). :returns: the copy a purge keeps: no body,
     no context, numbers hashed in ``recipient``, ``key``, ``gateway_id`` and ``error``."""
-    phones = sorted({p for p in (record.get("recipient"), str(record.get("key", "")).rsplit(":", 1)[-1])
-                     if p and p.startswith("+")}, key=len, reverse=True)
     copy = dict(record, body=None, context={}, purged=True)
     for name in ("recipient", "key", "gateway_id", "error"):
-        copy[name] = _replace_phones(record.get(name), phones, salt)
+        copy[name] = _replace_phones(record.get(name), salt)
     return copy
 
 
@@ -222,11 +220,11 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
                                                       "cutoff": to_iso(result.cutoff),
                                                       "backup": str(result.backup)}))
                 _write_archives(store, plan, salt, now, saved)
-                _clean_texts(store, db, plan, salt, saved, result)
-                _remove_lists(store, config, result, saved)
                 tickets = db.table("tickets")
                 for ticket in plan["live"]:
                     put_document(tickets, ticket["serial"], purge_ticket(ticket, salt, now))
+                _clean_texts(store, config, db, plan, salt, saved, result, now)
+                _remove_lists(store, config, result, saved)
         except BaseException:
             if result.backup is not None:  # a copy of everything, taken for a purge that did not happen
                 import shutil
@@ -310,8 +308,8 @@ def _write_archives(store, plan, salt, now, saved):
             store.write_phone_bucket(path, phones)
 
 
-def _clean_texts(store, db, plan, salt, saved, result):
-    from .outbox import all_day_files
+def _clean_texts(store, config, db, plan, salt, saved, result, now):
+    from .outbox import CANCELLED, LIVE_STATES, WAITING, all_day_files, day_path, move_to_day_files, note_on_ticket
 
     ids = plan["ids"] | plan["purged_before"]  # texts of tickets purged before, sent since, are cleaned too
     for path in all_day_files(store):
@@ -328,11 +326,24 @@ def _clean_texts(store, db, plan, salt, saved, result):
             atomic_write(path, dump_json(dict(data, messages=cleaned)))
             result.texts += changed
             result.day_files += 1
-    outbox = db.table("outbox")
+    outbox, cancelled = db.table("outbox"), []
     for doc in outbox.all():
-        if doc.get("ticket_id") in ids and doc.get("state") not in ("queued", "held", "sending", "unknown"):
+        if doc.get("ticket_id") not in ids or doc.get("purged"):
+            continue
+        if doc["state"] in WAITING:  # still waiting for a ticket final this long: never sent, cleaned
+            record = purge_message(dict(doc, state=CANCELLED, updated_at=to_iso(now),
+                                        error="not sent: the ticket's personal data was purged"), salt)
+            put_document(outbox, doc.doc_id, record)
+            note_on_ticket(db, record)
+            cancelled.append(record)
+        elif doc["state"] not in LIVE_STATES:
             put_document(outbox, doc.doc_id, purge_message(doc, salt))
-            result.texts += 1
+        else:
+            continue  # being sent right now: cleaned in its day file by the next purge
+        result.texts += 1
+    if cancelled:
+        _keep(saved, day_path(store, now.astimezone(config.tz).date()))
+        move_to_day_files(store, config, db, cancelled, now)
     log = store.data_dir / "outbox.jsonl"
     if log.exists():
         lines, changed = [], False
@@ -344,9 +355,8 @@ def _clean_texts(store, db, plan, salt, saved, result):
                     lines.append(line)
                     continue
                 if str(entry.get("key", "")).split(":", 1)[0] in ids and entry.get("body") is not None:
-                    phone = entry.get("to") or ""
-                    entry = dict(entry, body=None, to=hash_phone(phone, salt) if phone else phone,
-                                 key=_replace_phones(entry.get("key"), [phone], salt))
+                    entry = dict(entry, body=None, to=_replace_phones(entry.get("to"), salt),
+                                 key=_replace_phones(entry.get("key"), salt))
                     line = json.dumps(entry, ensure_ascii=False) + "\n"
                     changed = True
                 lines.append(line)

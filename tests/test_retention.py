@@ -234,3 +234,22 @@ def test_purge_cli(aged, data_dir, run_cli):
     assert run_cli(["purge", "--older-than", "30", *as_of, "--json"], as_json=True)["tickets"] == 0
     for bad in (["--older-than", "0"], ["--older-than", "soon"], []):
         assert run_cli(["purge", *bad], expect=2).stderr.startswith("Error:")
+
+
+def test_a_corrected_number_goes_too(district, data_dir):
+    config, store = district
+    with store.transaction() as db:
+        ticket, _ = tickets.log_call(db, config, store, phone="9876566666", area="Khanyar", category="ration",
+                                     actor="op", now=OLD, caller_name="Qwertyname")
+    _send(store, config, OLD)
+    with store.transaction() as db:
+        tickets.edit_phone(db, config, store, ticket["id"], "9876577777", actor="op", now=OLD + timedelta(minutes=5))
+        tickets.resolve(db, config, ticket["id"], note="qwertyresolve", actor="op", now=OLD + timedelta(hours=1))
+    _send(store, config, OLD + timedelta(hours=1))
+    with store.transaction() as db:
+        tickets.verify(db, config, ticket["id"], confirmed=True, by="nusrat", actor="op", now=OLD + timedelta(hours=2))
+    archive_final_tickets(store, config, OLD + timedelta(days=5))
+    assert "9876566666" in _all_text(data_dir) and "9876577777" in _all_text(data_dir)
+    assert retention.purge(store, config, older_than_days=30, now=NOW).tickets == 1
+    text = _all_text(data_dir)
+    assert "9876566666" not in text and "9876577777" not in text and "qwerty" not in text.lower()
