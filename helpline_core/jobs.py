@@ -104,6 +104,12 @@ def job_settings(config):
     }
 
 
+def job_on(config, job):
+    """:returns: False for the ``purge`` job unless config.toml sets ``[retention]
+    purge_after_days`` (it is off by default, see ``retention``); True for every other job."""
+    return job != "purge" or bool(config.raw.get("retention", {}).get("purge_after_days"))
+
+
 def _job_doc(db, job):
     table = db.table("jobs")
     doc = table.get(Query().job == job)
@@ -134,8 +140,8 @@ def plan(db, config, now, settings=None):
     settings = settings or job_settings(config)
     due, skips = [], []
     for job in JOB_ORDER:
-        if job == "purge" and not config.raw.get("retention", {}).get("purge_after_days"):
-            continue  # off by default: see retention.py
+        if not job_on(config, job):
+            continue
         schedule = settings["schedules"][job]
         doc = db.table("jobs").get(Query().job == job) or {"slots": {}, "first_run_at": None}
         failing = doc.get("failing") or {}
@@ -370,7 +376,7 @@ def _mark_started(store, config, now, settings, catch_up_first_day=False):
                 continue
             fields = {"first_run_at": to_iso(now)}
             schedule = settings["schedules"][job]
-            if schedule.daily_at and not catch_up_first_day:
+            if schedule.daily_at and not catch_up_first_day and job_on(config, job):
                 slot, due_at = schedule.daily_slot(today, config.tz)
                 if due_at <= now and slot not in doc["slots"]:
                     reason = (f"first run at {now.astimezone(config.tz):%H:%M}, after this slot's "
