@@ -62,6 +62,10 @@ def info_cmd(app, as_json):
     facts.update(district=cfg.district_code, district_name=cfg.district_name, timezone=cfg.timezone_name,
                  categories=cfg.categories, areas=[a["name"] for a in cfg.areas], languages=list(cfg.languages),
                  live_tickets=counts, officers=len(snapshot.table("officers")))
+    from helpline_core.outbox import recent_trouble
+
+    trouble = recent_trouble(app.store, cfg, app.now())
+    facts.update(texts_failed_24h=trouble["failed"], texts_unconfirmed_24h=trouble["unconfirmed"])
     if as_json:
         print_json(facts)
         return
@@ -74,3 +78,5 @@ def info_cmd(app, as_json):
     click.echo("areas:          " + ", ".join(facts["areas"]))
     click.echo(f"officers:       {facts['officers']}")
     click.echo("live tickets:   " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    click.echo(f"texts, 24 h:    {trouble['failed']} failed or undelivered, {trouble['unconfirmed']} delivery not "
+               f"confirmed (accepted by the gateway, or outcome unknown)")

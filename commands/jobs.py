@@ -68,6 +68,10 @@ def _run_one(app, job, day, as_of, **options):
     _print_result(job, slot, outcome, detail)
     if outcome == "failed":
         raise HelplineError(f"job {job} failed for {slot}; see 'helpline jobs status'.")
+    if outcome == "skipped" and detail != "done":  # another process is running it: exit 4
+        from helpline_core.errors import JobBusy
+
+        raise JobBusy(f"job {job} did not run: {detail}")
 
 
 def _job_command(job, summary, example, daily):
@@ -172,6 +176,9 @@ def run_cmd(app, job, day, as_of):
 def status_cmd(app, as_of, as_json):
     """For each job: schedule, last run, last success, next due, and FAILED when the last run failed.
 
+    Exit code 1 when any job's last run failed, or when texts have waited in the outbox more than
+    [sms] alert_after_minutes (default 60; quiet hours not counted).
+
     \b
     Example:
       helpline jobs status
@@ -179,9 +186,24 @@ def status_cmd(app, as_of, as_json):
     from helpline_core.clock import local_text
     from helpline_core.jobs import status
 
-    rows = status(app.store, app.config, run_clock(app, as_of))
+    from helpline_core.errors import HelplineError
+    from helpline_core.outbox import alert_after_minutes, waiting_too_long
+
+    now = run_clock(app, as_of)
+    rows = status(app.store, app.config, now)
+    waiting = waiting_too_long(app.store, app.config, now)
+    failed = [r["job"] for r in rows if r["failed"]]
+    problems = []
+    if failed:
+        problems.append(f"{len(failed)} job(s) failed on their last run: {', '.join(failed)}")
+    if waiting:
+        problems.append(f"{len(waiting)} text(s) waiting more than {alert_after_minutes(app.config):g} minutes "
+                        f"outside quiet hours (oldest {waiting[0]['key']}, {waiting[0]['state']}, "
+                        f"{waiting[0]['waited_minutes']} minutes); see 'helpline sms list'")
     if as_json:
         print_json(rows)
+        if problems:
+            raise HelplineError("; ".join(problems) + ".")
         return
     tz = app.config.tz
 
@@ -205,6 +227,13 @@ def status_cmd(app, as_of, as_json):
             click.echo(f"  FAILED: {last['error']}")
         if r["running"]:
             click.echo(f"  running since {shown(r['running'], 'claimed_at')} (pid {r['running']['pid']})")
+    if waiting:
+        click.echo(f"TEXTS WAITING: {len(waiting)} for more than {alert_after_minutes(app.config):g} minutes "
+                   f"(quiet hours not counted)")
+        for r in waiting[:5]:
+            click.echo(f"  {r['state']:<8} {r['key']}  {r['waited_minutes']} min{'  ' + r['error'] if r.get('error') else ''}")
+    if problems:
+        raise HelplineError("; ".join(problems) + ".")
 
 
 @click.command("scheduler")

@@ -204,7 +204,8 @@ def report_cmd(app, first_day, last_day, by, fmt, out):
 @json_option
 @pass_app
 def stats_cmd(app, as_json):
-    """One line for the terminal: calls in all and today, open and overdue tickets, median hours to resolve.
+    """One line for the terminal: calls in all and today, open and overdue tickets, median hours to
+    resolve, and texts of the last 24 hours that failed or whose delivery is not confirmed.
 
     Calls count every call (first and repeat) on every ticket, live and archived; today is
     the district's local date; open means open or assigned; the median is over every
@@ -214,17 +215,22 @@ def stats_cmd(app, as_json):
     Example:
       helpline stats
     """
+    from helpline_core.outbox import recent_trouble
     from helpline_core.reports import headline
 
     cfg = app.config
-    figures = headline(app.store, cfg, app.now())
+    now = app.now()
+    figures = headline(app.store, cfg, now)
+    trouble = recent_trouble(app.store, cfg, now)
+    figures.update(texts_failed_24h=trouble["failed"], texts_unconfirmed_24h=trouble["unconfirmed"])
     if as_json:
         print_json(figures)
         return
     median = "-" if figures["median_resolution_hours"] is None else f"{figures['median_resolution_hours']:,.1f} h"
     click.echo(f"{cfg.district_name} ({cfg.district_code}): {figures['calls_total']:,} calls, "
                f"{figures['calls_today']:,} today; {figures['open']:,} open, {figures['overdue']:,} overdue; "
-               f"median {median} to resolve")
+               f"median {median} to resolve; texts in 24 h: {trouble['failed']:,} failed, "
+               f"{trouble['unconfirmed']:,} not confirmed")
 
 
 @click.command("export")

@@ -51,6 +51,9 @@ def sms_group():
 def send_cmd(app, limit, dry_run, as_of):
     """Send due messages through the configured gateway (quiet hours hold callers' texts).
 
+    Exit code 1 when any text failed for good (refused, given up after retries, a template that
+    would not render); 4 when another 'sms send' is running (this one does nothing).
+
     \b
     Example:
       helpline sms send --limit 100
@@ -70,6 +73,12 @@ def send_cmd(app, limit, dry_run, as_of):
     for key in report.unanswered:
         click.echo(f"UNANSWERED: {key}: the gateway did not answer in time; it is asked before any resend.")
     click.echo(f"Outbox: {report.summary()}.")
+    from helpline_core.errors import RunFailed
+    from helpline_core.sending import send_failure
+
+    problem = send_failure(report)
+    if problem:
+        raise RunFailed(problem)
 
 
 @sms_group.command("sync")
@@ -80,6 +89,8 @@ def send_cmd(app, limit, dry_run, as_of):
 def sync_cmd(app, days, limit, as_of):
     """Fetch delivery status (delivered, undelivered, failed) of recently sent messages.
 
+    Exit code 1 when texts were found not delivered or the gateway gave no status for some.
+
     \b
     Example:
       helpline sms sync --days 2
@@ -88,6 +99,12 @@ def sync_cmd(app, days, limit, as_of):
 
     counts = sync_outbox(app.store, app.config, gateway_for(app), run_clock(app, as_of), days=days, limit=limit)
     click.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + ".")
+    from helpline_core.errors import RunFailed
+    from helpline_core.sending import sync_failure
+
+    problem = sync_failure(counts)
+    if problem:
+        raise RunFailed(problem)
 
 
 def _message_view(record, data_dir=None):

@@ -64,3 +64,13 @@ class GatewayAccountError(HelplineError):
 
 class DiskFull(HelplineError):
     """The disk had no room for a write (a whole temporary copy of the file); nothing was replaced."""
+
+
+class RunFailed(HelplineError):
+    """A send, sync or job run finished, but some of its work failed for good (a text refused,
+    given up on, or that would not render; a delivery found failed; a status that could not be
+    fetched). The run's own changes are recorded; ``counts`` says what it did."""
+
+    def __init__(self, message, counts=None):
+        super().__init__(message)
+        self.counts = dict(counts or {})

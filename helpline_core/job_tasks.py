@@ -23,8 +23,11 @@ def _gateway(config, store, gateway_factory):
 def send_task(store, config, *, now, gateway_factory=None, monotonic=None, **_):
     """Send the outbox for at most ``[sms] send_budget_seconds`` (default 25, under the scheduler's
     30-second check): a long send stops there (``partial``) and goes on at the next check, after
-    the other due jobs, so it never pushes the verification list or escalations out."""
-    from .sending import _settings, send_outbox
+    the other due jobs, so it never pushes the verification list or escalations out.
+
+    :raises RunFailed: (with the counts) when any text failed for good."""
+    from .errors import RunFailed
+    from .sending import _settings, send_failure, send_outbox
 
     budget = _settings(config)["send_budget_seconds"]
     report = send_outbox(store, config, _gateway(config, store, gateway_factory), now, budget_seconds=budget,
@@ -32,15 +35,25 @@ def send_task(store, config, *, now, gateway_factory=None, monotonic=None, **_):
     counts = {"sent": len(report.sent), "held": len(report.held), "superseded": len(report.superseded),
               "failed": len(report.failed), "retrying": len(report.retrying),
               "unknown": len(report.unknown) + len(report.unanswered)}
+    problem = send_failure(report)
+    if problem:
+        raise RunFailed(problem, counts)
     if report.out_of_time:
         counts["partial"] = True  # run_job records the slot as partial: it runs on at the next check
     return counts
 
 
 def sync_task(store, config, *, now, gateway_factory=None, **_):
-    from .sending import sync_outbox
+    """Fetch delivery status. :raises RunFailed: (with the counts) when texts were found not
+    delivered or a status could not be fetched."""
+    from .errors import RunFailed
+    from .sending import sync_failure, sync_outbox
 
-    return sync_outbox(store, config, _gateway(config, store, gateway_factory), now)
+    counts = sync_outbox(store, config, _gateway(config, store, gateway_factory), now)
+    problem = sync_failure(counts)
+    if problem:
+        raise RunFailed(problem, counts)
+    return counts
 
 
 def archive_task(store, config, *, now, **_):

@@ -44,7 +44,7 @@ from datetime import date, datetime, time, timedelta
 from tinydb import Query
 
 from .clock import UTC, from_iso, local_iso, to_iso, utcnow
-from .errors import InvalidValue
+from .errors import InvalidValue, JobBusy, RunFailed
 
 # the order of a check: the time-critical daily jobs first, then hourly escalations, then the send
 # (bounded by its budget) and the rest, so that slow sending never pushes the list past midnight
@@ -243,11 +243,13 @@ def _backoff(job_doc, slot, daily):
     return attempts, timedelta(minutes=BACKOFF_MINUTES[min(in_a_row, len(BACKOFF_MINUTES)) - 1])
 
 
-def record(store, config, job, slot, started_at, now, *, counts=None, error=None, partial=False):
+def record(store, config, job, slot, started_at, now, *, counts=None, error=None, partial=False, retry=True):
     """Record the end of a claimed run and release the claim. ``error`` (one line) means it failed.
 
     :param started_at: wall-clock start (aware UTC). :param now: the run's own clock (``--as-of``).
     :param partial: the run stopped at its time budget with work left: it runs again at the next check.
+    :param retry: False for a run that finished but failed on some of its items: not run again
+        before its next slot (no back-off).
     :returns: the stored slot entry (``attempts``, ``gave_up``, ``retry_at`` set for a failure).
     """
     finished = utcnow()
@@ -262,7 +264,7 @@ def record(store, config, job, slot, started_at, now, *, counts=None, error=None
         fields = {"running": None}
         repeat = False
         if error:
-            attempts, delay = _backoff(doc, slot, daily)
+            attempts, delay = _backoff(doc, slot, daily) if retry else (1, None)
             entry["attempts"] = attempts
             entry["gave_up"] = delay is None
             retry_at = entry["retry_at"] = to_iso(now + delay) if delay else None
@@ -330,7 +332,10 @@ def run_job(store, config, job, slot, day, now, *, force=False, gateway_factory=
     :param options: passed to the task (``sample``, ``seed`` for the verification list).
     :returns: ``(outcome, detail)``: outcome ``ok``, ``partial`` (stopped at its time budget, runs on
         at the next check), ``failed`` or ``skipped``; detail the counts, the error (what is wrong and
-        what to do, see ``failures.explain``) or the reason it was skipped.
+        what to do, see ``failures.explain``) or the reason it was skipped (``busy: ...`` when another
+        process held the work's own lock, e.g. a manual ``sms send``: the slot stays due). A task
+        that raises ``RunFailed`` did its work but some of it failed for good (a text given up on):
+        FAILED with its counts, and not retried with back-off (that would only hold back other texts).
     """
     from . import job_tasks
     from .failures import explain
@@ -343,6 +348,13 @@ def run_job(store, config, job, slot, day, now, *, force=False, gateway_factory=
     try:
         counts = job_tasks.TASKS[job](store, config, now=now, day=day, settings=settings,
                                       gateway_factory=gateway_factory, **options)
+    except JobBusy as error:  # another process runs the same work (a manual 'sms send'): not a failure
+        release(store, job)
+        return "skipped", str(error)
+    except RunFailed as error:  # it ran, and some of its work failed for good: FAILED, with its counts
+        message = " ".join(f"{error}{_counts_note(error.counts)}".split())[:500]
+        record(store, config, job, slot, started, now, counts=error.counts, error=message, retry=False)
+        return "failed", message
     except Exception as error:  # a failing job is recorded and never stops the others
         message = " ".join(explain(error, store.data_dir).split())[:500]
         entry = record(store, config, job, slot, started, now, error=message)
@@ -350,6 +362,18 @@ def run_job(store, config, job, slot, day, now, *, force=False, gateway_factory=
     partial = bool(counts.pop("partial", False))
     record(store, config, job, slot, started, now, counts=counts, partial=partial)
     return ("partial" if partial else "ok"), counts
+
+
+def _counts_note(counts):
+    text = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return f" ({text})" if text else ""
+
+
+def release(store, job):
+    """Drop the job's claim without recording a run (it did nothing: another process had the work)."""
+    with store.transaction() as db:
+        doc = _job_doc(db, job)
+        db.table("jobs").update({"running": None}, doc_ids=[doc.doc_id])
 
 
 def _retry_note(entry, now, tz):

@@ -270,3 +270,57 @@ def _locate(store, db, key):
             return dict(doc), "live"
     record, where = find_message(store, key)
     return record, where
+
+
+def alert_after_minutes(config):
+    """:returns: ``[sms] alert_after_minutes`` (default 60): how long a text may wait, outside quiet
+    hours, before ``jobs status`` fails."""
+    return float(config.raw.get("sms", {}).get("alert_after_minutes", 60))
+
+
+def waiting_too_long(store, config, now, minutes=None):
+    """:returns: live texts (queued, held, sending, unknown) that have waited more than ``minutes``
+    (default ``alert_after_minutes``) since they were queued, quiet hours not counted; oldest first.
+    Each is the stored record plus ``waited_minutes``."""
+    from .clock import from_iso
+    from .quiet_hours import minutes_outside_quiet
+
+    limit = alert_after_minutes(config) if minutes is None else minutes
+    found = []
+    for doc in store.snapshot().table("outbox").all():
+        if doc["state"] not in LIVE_STATES:
+            continue
+        waited = minutes_outside_quiet(from_iso(doc["created_at"]), now, config.tz, config.quiet_start,
+                                       config.quiet_end)
+        if waited > limit:
+            found.append(dict(doc, waited_minutes=round(waited)))
+    return sorted(found, key=lambda r: r["created_at"])
+
+
+def recent_trouble(store, config, now, hours=24):
+    """Texts of the last ``hours`` that did not, or not yet provably, reach their recipient.
+
+    :returns: ``{"failed": n, "unconfirmed": n}``: ``failed`` counts texts failed for good or
+        found undelivered (their last change in the window); ``unconfirmed`` counts texts the gateway
+        only accepted (``sent``: Twilio's queued/sent, no delivery report yet) or whose outcome is
+        not known (``unknown``), sent or tried in the window.
+    """
+    from .clock import from_iso
+    from .store import read_json
+
+    since = now - timedelta(hours=hours)
+    records = [dict(d) for d in store.snapshot().table("outbox").all()]
+    for _, path in recent_day_files(store, 4, now, config.tz):
+        records.extend(read_json(path).get("messages", {}).values())
+    counts = {"failed": 0, "unconfirmed": 0}
+    for record in records:
+        if record["state"] in (FAILED, UNDELIVERED):
+            stamp, kind = record.get("updated_at"), "failed"
+        elif record["state"] in (SENT, UNKNOWN):
+            stamp, kind = record.get("sent_at") or record.get("last_attempt_at") or record.get("updated_at"), "unconfirmed"
+        else:
+            continue
+        moment = from_iso(stamp)
+        if moment and since < moment <= now:
+            counts[kind] += 1
+    return counts

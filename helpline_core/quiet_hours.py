@@ -32,3 +32,25 @@ def quiet_until(now, tz, start="21:00", end="08:00"):
     if not inside:
         return None
     return datetime.combine(end_day, end_t, tzinfo=tz).astimezone(now.tzinfo)
+
+
+def minutes_outside_quiet(start, end, tz, quiet_start="21:00", quiet_end="08:00"):
+    """:param start, end: aware UTC. :returns: the minutes between ``start`` and ``end`` that are
+    not in quiet hours (a text held overnight has not been waiting for anybody)."""
+    start_t = _parse(quiet_start)
+    total, moment = 0.0, start
+    while moment < end:
+        quiet_end_at = quiet_until(moment, tz, quiet_start, quiet_end)
+        if quiet_end_at:
+            moment = quiet_end_at
+            continue
+        local = moment.astimezone(tz)
+        next_quiet = datetime.combine(local.date(), start_t, tzinfo=tz)
+        if next_quiet <= local:
+            next_quiet = datetime.combine(local.date() + timedelta(days=1), start_t, tzinfo=tz)
+        stop = min(end, next_quiet.astimezone(moment.tzinfo))
+        if _parse(quiet_start) == _parse(quiet_end):
+            stop = end  # no quiet hours at all
+        total += (stop - moment).total_seconds() / 60
+        moment = stop
+    return total

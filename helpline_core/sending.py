@@ -56,6 +56,29 @@ class SendReport:
         return ", ".join(parts)
 
 
+def send_failure(report):
+    """:returns: one line when the run failed for good on any text (refused by the gateway, given up
+    after ``max_attempts``, a template that would not render), else None. A run with such a text
+    exits 1 and its job is recorded FAILED: nobody reads 'ok' while callers get nothing."""
+    if not report.failed:
+        return None
+    shown = ", ".join(report.failed[:3]) + (", ..." if len(report.failed) > 3 else "")
+    return f"{len(report.failed)} text(s) failed for good: {shown}; see 'helpline sms list --state failed'."
+
+
+def sync_failure(counts):
+    """:returns: one line when a sync found texts not delivered or could not get a status, else None."""
+    problems = []
+    lost = counts.get("undelivered", 0) + counts.get("failed", 0)
+    if lost:
+        problems.append(f"{lost} text(s) found not delivered; see 'helpline sms list --state undelivered "
+                        f"--state failed'")
+    if counts.get("errors"):
+        problems.append(f"the gateway gave no status for {counts['errors']} of {counts['checked']} text(s) "
+                        f"(asked again next time)")
+    return "; ".join(problems) + "." if problems else None
+
+
 @contextmanager
 def run_lock(store, name):
     """Hold ``<name>.lock`` in the data directory for the run; a second run fails at once.
@@ -68,7 +91,7 @@ def run_lock(store, name):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise JobBusy(f"another '{name.replace('-', ' ')}' is running on {store.data_dir}; "
+            raise JobBusy(f"busy: another '{name.replace('-', ' ')}' is running on {store.data_dir}; "
                           f"this one did nothing.") from None
         yield
     finally:

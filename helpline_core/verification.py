@@ -50,7 +50,7 @@ CSV_FIELDS = ("verifier",) + tuple(key for key, _ in COLUMNS)
 # outbox state of the caller's "resolved" text -> the words on the list
 SMS_WORDS = {
     "delivered": "delivered",
-    "sent": "sent",
+    "sent": "delivery not confirmed",  # Twilio only accepted it (queued/sent): no delivery report yet
     "undelivered": "undelivered: caller not reached",
     "failed": "undelivered: caller not reached",
     "queued": "not sent yet",
@@ -198,8 +198,8 @@ def _row(ticket, config, officers, waiting):
 def sms_state(ticket):
     """:returns: in plain words, the state of the ticket's latest caller text for the ``resolved``
     event (the ``ticket["messages"]`` summary, keys ``ID:resolved:SEQUENCE:PHONE``): ``delivered``,
-    ``sent``, ``undelivered: caller not reached`` (undelivered or failed), ``not sent yet`` (queued
-    or held), ``sending: outcome not known yet``, ``cancelled: not sent``; ``no text`` when none
+    ``delivery not confirmed`` (sent: the gateway only accepted it), ``undelivered: caller not
+    reached`` (undelivered or failed), ``not sent yet`` (queued or held), ``sending: outcome not known yet``, ``cancelled: not sent``; ``no text`` when none
     was queued (landline, no number, opted out before)."""
     latest, latest_sequence = None, None
     for key, state in (ticket.get("messages") or {}).items():

@@ -10,6 +10,7 @@ reconcile query finds them. The server runs in a thread of the test process on 1
 
 import json
 import threading
+from datetime import timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -82,7 +83,7 @@ class SlowTwilio:
         number = len(self.posts)
         return {"sid": f"SM{number:032x}", "account_sid": "AC" + "0" * 32, "to": form.get("To"),
                 "from": form.get("From"), "body": form.get("Body"), "status": "queued",
-                "date_created": format_datetime(self.created_at, usegmt=True), "date_sent": None,
+                "date_created": format_datetime(self.created_at.astimezone(timezone.utc), usegmt=True), "date_sent": None,
                 "error_code": None, "error_message": None, "num_segments": "1", "direction": "outbound-api",
                 "api_version": "2010-04-01", "uri": f"/2010-04-01/Accounts/AC/Messages/SM{number:032x}.json"}
 

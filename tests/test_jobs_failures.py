@@ -289,7 +289,7 @@ def test_run_due_prints_one_line_or_nothing_and_status_keeps_the_as_of_clock(run
     assert failed.stdout.startswith("verification-list 2026-11-30: FAILED verification/ is a file, not a folder")
     assert failed.stderr == "Error: 1 job(s) failed: verification-list; see 'helpline jobs status'.\n"
     assert run_cli(["jobs", "run-due", "--as-of", "2026-11-30T22:03", "--quiet"]).stdout == ""  # backing off
-    status = run_cli(["jobs", "status", "--as-of", "2026-11-30T22:03"]).stdout
+    status = run_cli(["jobs", "status", "--as-of", "2026-11-30T22:03"], expect=1).stdout  # a job failed: exit 1
     assert "FAILED (1 time in a row since 2026-11-30 22:00; next try 2026-11-30 22:05)" in status
     shown_dates = set(re.findall(r"\d{4}-\d{2}-\d{2}", status))
     assert shown_dates <= {"2026-11-30", "2026-12-01"}, status  # no real-clock time among the simulated ones

@@ -251,7 +251,7 @@ def test_resolved_sms_state_in_plain_words(district):
         return sms_state({"messages": {"SXR-10003:logged:0:+919876543210": "delivered",
                                        "SXR-10003:resolved:3:+919876543210": value}})
 
-    assert state_of("delivered") == "delivered" and state_of("sent") == "sent"
+    assert state_of("delivered") == "delivered" and state_of("sent") == "delivery not confirmed"  # Twilio only accepted it
     assert state_of("failed") == "undelivered: caller not reached"
     assert state_of("held") == "not sent yet"
     assert sms_state({"messages": {"SXR-10003:logged:0:+919876543210": "delivered"}}) == "no text"
