@@ -391,9 +391,9 @@ def purge_task(store, config, *, now, day, **_):
     for more than N days. :returns: counts for ``jobs.log``."""
     days = config.raw.get("retention", {}).get("purge_after_days")
     if not days:
-        return {"off": "set [retention] purge_after_days"}
+        return {"purge": "off ([retention] purge_after_days is not set)"}
     if day is not None and day.day != 1:
-        return {"not due": "runs on the 1st"}
+        return {"purge": "not due (it runs on the 1st of the month)"}
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise InvalidValue(f"[retention] purge_after_days = {days!r} is not a whole number of at least 1.")
     result = purge(store, config, older_than_days=days, now=now)

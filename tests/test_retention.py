@@ -199,7 +199,7 @@ def test_purge_job_is_off_by_default_and_monthly_when_set(aged, data_dir):
     first = date(2026, 12, 1)
     at = NOW + timedelta(days=1)
     assert run_job(store, config, "purge", first.isoformat(), first, at) == \
-        ("ok", {"off": "set [retention] purge_after_days"})
+        ("ok", {"purge": "off ([retention] purge_after_days is not set)"})
     assert not _ticket(store, ids["old1"]).get("purged_at")
     path = data_dir / "config.toml"
     path.write_text(path.read_text(encoding="utf-8") + "\n[retention]\npurge_after_days = 30\n", encoding="utf-8")
@@ -208,7 +208,7 @@ def test_purge_job_is_off_by_default_and_monthly_when_set(aged, data_dir):
     config = load_config(data_dir)
     assert "purge" in {job for job, _, _ in due_slots(store.snapshot(), config, NOW)}
     outcome, counts = run_job(store, config, "purge", "2026-11-30", date(2026, 11, 30), NOW, force=True)
-    assert outcome == "ok" and counts == {"not due": "runs on the 1st"}
+    assert outcome == "ok" and counts == {"purge": "not due (it runs on the 1st of the month)"}
     outcome, counts = run_job(store, config, "purge", first.isoformat(), first, at, force=True)
     assert outcome == "ok" and counts["tickets"] == 4 and "backups" in counts["backup"]
     assert _ticket(store, ids["old1"])["purged_at"]
@@ -253,3 +253,15 @@ def test_a_corrected_number_goes_too(district, data_dir):
     assert retention.purge(store, config, older_than_days=30, now=NOW).tickets == 1
     text = _all_text(data_dir)
     assert "9876566666" not in text and "9876577777" not in text and "qwerty" not in text.lower()
+
+
+def test_jobs_purge_cli_is_off_until_configured(aged, data_dir, run_cli):
+    config, store, ids = aged
+    out = run_cli(["jobs", "purge", "--date", "2026-12-01", "--as-of", "2026-12-01T03:30"]).stdout
+    assert "off ([retention] purge_after_days is not set)" in out
+    assert "purge" not in run_cli(["jobs", "run-due", "--as-of", "2026-12-01T03:45"]).stdout
+    path = data_dir / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n[retention]\npurge_after_days = 30\n", encoding="utf-8")
+    out = run_cli(["jobs", "purge", "--date", "2026-12-01", "--as-of", "2026-12-01T03:30"]).stdout
+    assert "purge 2026-12-01: ok (tickets 4," in out
+    assert _ticket(store, ids["old1"])["purged_at"]
