@@ -82,14 +82,18 @@ def send_cmd(app, limit, dry_run, as_of):
 
 
 @sms_group.command("sync")
-@click.option("--days", type=click.IntRange(min=1), help="Look at messages sent in the last N days.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many gateway calls.")
+@click.option("--days", type=click.IntRange(min=1),
+              help="Poll texts sent in the last N x 24 hours (default [sms] sync_days, 3: 72 hours).")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="At most this many gateway calls (default [sms] sync_limit, 400), least recently checked first.")
 @as_of_option
 @pass_app
 def sync_cmd(app, days, limit, as_of):
     """Fetch delivery status (delivered, undelivered, failed) of recently sent messages.
 
-    Exit code 1 when texts were found not delivered or the gateway gave no status for some.
+    Each run asks about the texts checked longest ago (never-checked first), so every text gets
+    its turn; a text is not asked about after a final state or 72 hours. Exit code 1 when texts
+    were found not delivered or the gateway gave no status for some.
 
     \b
     Example:

@@ -20,7 +20,8 @@ Message record::
      "ticket_events": int | null,      # history events the ticket had when queued (``freshness``)
      "superseded": str | null,         # why it was not sent: the ticket moved on (``freshness``)
      "dropped": str | null,            # characters left out of the values: not sendable in GSM-7
-     "over_budget": int | null}        # the segment budget the rendered text exceeds
+     "over_budget": int | null,        # the segment budget the rendered text exceeds
+     "checked_at": UTC ISO}            # last delivery-status poll (``sms sync``); absent before the first
 
 A ticket keeps a short summary of its messages in ``ticket["messages"]`` ({key: state}) so
 ``show`` needs no other file.

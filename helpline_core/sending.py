@@ -104,8 +104,8 @@ def _settings(config):
         "max_attempts": int(sms.get("max_attempts", 5)),
         "retry_base_seconds": float(sms.get("retry_base_seconds", 60)),
         "escalations_ignore_quiet_hours": bool(sms.get("escalations_ignore_quiet_hours", False)),
-        "sync_days": int(sms.get("sync_days", 2)),
-        "sync_limit": int(sms.get("sync_limit", 200)),
+        "sync_days": int(sms.get("sync_days", 3)),  # 72 hours: a text not final by then is not polled again
+        "sync_limit": int(sms.get("sync_limit", 400)),  # 7,500 texts a day / 24 hourly syncs = 313; see sync_outbox
         "send_budget_seconds": float(sms.get("send_budget_seconds", 25)),
     }
 
@@ -363,9 +363,21 @@ def _delay(settings, record):
 
 
 def sync_outbox(store, config, gateway, now, *, days=None, limit=None):
-    """Fetch the delivery status of messages sent in the last ``days`` local days that are not final.
+    """Fetch the delivery status of sent texts not yet final, least recently checked first.
 
-    :param limit: at most this many gateway calls (default ``[sms] sync_limit``, 200).
+    A text is polled while it is ``sent`` (Twilio accepted it; no delivery report yet) and was sent
+    less than ``days`` x 24 hours ago (default ``[sms] sync_days``, 3: 72 hours); after a final
+    state (delivered, undelivered, failed) or that age it is not asked about again. Each poll
+    stamps ``checked_at`` on the text, so the ``limit`` calls of one run go to the texts checked
+    longest ago (never-checked ones first): a failure far down the list is found too, not only
+    in the first ``limit`` texts every run.
+
+    Sizing the default ``limit`` (``[sms] sync_limit``, 400): 2,500 calls a day x 3 texts = 7,500
+    texts a day; the sync runs hourly, 24 runs a day, so each run must check 7,500 / 24 = 313 for
+    every text to be checked within a day. 400 a run is 9,600 checks a day: every new text within
+    the day, and 2,100 (28 %) to spare for texts still unconfirmed from earlier checks.
+
+    :param now: aware UTC. :param limit: at most this many gateway calls.
     :returns: {"checked": n, "delivered": n, "undelivered": n, "failed": n, "errors": n}.
     :raises JobBusy: another ``sms sync`` is running.
     """
@@ -374,23 +386,27 @@ def sync_outbox(store, config, gateway, now, *, days=None, limit=None):
     settings = _settings(config)
     days = settings["sync_days"] if days is None else days
     limit = settings["sync_limit"] if limit is None else limit
+    oldest = now - timedelta(days=days)
     counts = {"checked": 0, "delivered": 0, "undelivered": 0, "failed": 0, "errors": 0}
     with run_lock(store, "sms-sync"):
         pending = []
-        for _, path in outbox.recent_day_files(store, days, now, config.tz):
+        for _, path in outbox.recent_day_files(store, days + 1, now, config.tz):
             for key, record in read_json(path).get("messages", {}).items():
-                if record["state"] == outbox.SENT and record.get("gateway") == gateway.name and record.get("gateway_id"):
+                sent_at = from_iso(record.get("sent_at"))
+                if record["state"] == outbox.SENT and record.get("gateway") == gateway.name and \
+                        record.get("gateway_id") and sent_at and oldest <= sent_at:
                     pending.append((path, key, record))
+        pending.sort(key=lambda item: (item[2].get("checked_at") or "", item[2]["sent_at"], item[1]))
         results = []
         for path, key, record in pending[:limit]:
             counts["checked"] += 1
             try:
                 status = gateway.fetch_status(record["gateway_id"])
-            except Exception:  # the gateway could not say now; the next sync asks again
+            except Exception:  # the gateway could not say now; asked again when its turn comes
                 counts["errors"] += 1
-                continue
-            if status.state != outbox.SENT:
-                results.append((path, key, status))
+                status = None
+            results.append((path, key, status))
+            if status is not None and status.state != outbox.SENT:
                 counts[status.state] = counts.get(status.state, 0) + 1
         if not results:
             return counts
@@ -401,9 +417,13 @@ def sync_outbox(store, config, gateway, now, *, days=None, limit=None):
             for path, changes in by_path.items():
                 stored = read_json(path)
                 for key, status in changes:
-                    record = stored["messages"][key]
-                    record.update(state=status.state, error_code=status.error_code, error=status.error,
-                                  updated_at=to_iso(now))
-                    outbox.note_on_ticket(db, record)
+                    record = stored["messages"].get(key)
+                    if record is None or record["state"] != outbox.SENT:
+                        continue  # changed since it was read (a retry, a purge): leave it
+                    record["checked_at"] = to_iso(now)
+                    if status is not None and status.state != outbox.SENT:
+                        record.update(state=status.state, error_code=status.error_code, error=status.error,
+                                      updated_at=to_iso(now))
+                        outbox.note_on_ticket(db, record)
                 atomic_write(path, dump_json(stored))
     return counts

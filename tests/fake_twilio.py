@@ -5,7 +5,8 @@ comes too late. No tests live here.
 its 201 until the client has given up waiting (the client closes the connection at its read
 time-out) and only then writes it: the 201 arrives after the time-out. ``GET .../Messages.json``
 lists the messages it holds, newest first, as Twilio's list does (filtered on ``To``), so a
-reconcile query finds them. The server runs in a thread of the test process on 127.0.0.1.
+reconcile query finds them; ``GET .../Messages/SID.json`` answers one message (``statuses``
+sets its delivery status), as ``sms sync`` asks. The server runs in a thread of the test process on 127.0.0.1.
 """
 
 import json
@@ -22,12 +23,14 @@ class SlowTwilio:
     """:param created_at: aware datetime reported as each message's ``date_created`` (the test's clock).
     :param late: how many of the first POSTs answer after the client's time-out (the rest at once).
 
-    ``posts`` lists the form data of every POST received; ``lists`` the query of every GET.
+    ``posts`` lists the form data of every POST received; ``lists`` the query of every list GET;
+    ``fetches`` the SID of every one-message GET.
     """
 
     def __init__(self, created_at, late=1):
         self.created_at, self.late = created_at, late
-        self.posts, self.lists, self.messages = [], [], []
+        self.posts, self.lists, self.messages, self.fetches = [], [], [], []
+        self.statuses = {}  # sid -> fields a status fetch answers with, e.g. {"status": "undelivered"}
         self.lock = threading.Lock()
         fake = self
 
@@ -55,6 +58,14 @@ class SlowTwilio:
                 self._answer(201, message)
 
             def do_GET(self):
+                path = urlsplit(self.path).path
+                if not path.endswith("/Messages.json"):  # one message: its delivery status
+                    sid = path.rsplit("/", 1)[-1].removesuffix(".json")
+                    with fake.lock:
+                        fake.fetches.append(sid)
+                        found = [dict(m, **fake.statuses.get(sid, {})) for m in fake.messages if m["sid"] == sid]
+                    self._answer(200, found[0]) if found else self._answer(404, {"code": 20404, "status": 404})
+                    return
                 query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
                 with fake.lock:
                     fake.lists.append(query)
