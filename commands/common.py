@@ -110,6 +110,11 @@ def need(value, option, prompt, check=None, param_type=None):
     def proc(answer):
         from helpline_core.errors import HelplineError
 
+        from .encoding import check_arguments
+
+        refused = check_arguments([answer], getattr(sys.stdin, "encoding", None))
+        if refused:  # typed text the terminal's locale garbled: ask again rather than store mojibake
+            raise click.UsageError(refused)
         if check is None:
             return answer
         try:

@@ -253,10 +253,18 @@ def scheduler_cmd(app, interval, catch_up_first_day, quiet):
     """
     from helpline_core.scheduler import run_scheduler
 
+    failing = []  # the check's own error (say, a full disk under the store): said once, then counted
+
     def on_tick(results, now):
         if isinstance(results, Exception):
-            click.echo(f"scheduler: tick failed: {results}", err=True)
+            if not failing or str(results) != failing[0]:
+                click.echo(f"scheduler: the check failed: {results}", err=True)
+                failing[:] = [str(results), 0]
+            failing[1] += 1
             return
+        if failing:
+            click.echo(f"scheduler: checks work again after {failing[1]} failed", err=True)
+            failing.clear()
         if results:  # a check with nothing due prints nothing: one every 30 seconds
             print_results(results, now, app.config.tz, quiet)
 

@@ -77,3 +77,39 @@ def test_a_latin1_terminal_shows_question_marks_and_says_so_once(run_cli, data_d
         assert code == 0, (args, err)
         assert "????" in screen and "UnicodeEncodeError" not in err, (args, screen, err)
         assert err.count("Note: some characters cannot be shown in this terminal's encoding (iso8859-1)") == 1, err
+
+
+def test_an_answer_typed_in_utf8_into_a_latin1_prompt_is_asked_again(run_cli, data_dir):
+    """``note`` asks for its text on a terminal; the terminal sends UTF-8 while the locale says Latin-1."""
+    import select
+    import time
+
+    ticket = logged(run_cli)
+    env = dict(os.environ, HELPLINE_DATA_DIR=str(data_dir), PYTHONIOENCODING="latin-1", HELPLINE_OPERATOR="op")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([helpline_exe(), "note", ticket], env=env, stdin=slave, stdout=slave,
+                            stderr=subprocess.PIPE)
+    os.close(slave)
+    screen = b""
+
+    def read_until(text, seconds=30):
+        nonlocal screen
+        deadline = time.monotonic() + seconds
+        while text not in screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    screen += os.read(master, 4096)
+                except OSError:
+                    break
+        assert text in screen, screen
+
+    os.write(master, "पानी नहीं\r".encode("utf-8"))  # the terminal keeps it until the prompt reads it
+    read_until(b"arrived as UTF-8 text")
+    os.write(master, b"no water\r")
+    proc.wait(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0, proc.stderr.read()
+    assert proc.stderr.read().decode().count("Note:") == 2  # the prompt, asked twice
+    history = run_cli(["show", ticket, "--json"], as_json=True)["history"]
+    assert history[-1]["note"] == "no water"

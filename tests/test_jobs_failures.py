@@ -299,3 +299,25 @@ def test_run_due_catches_up_the_first_day_on_request(run_cli):
     run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
     out = run_cli(["jobs", "run-due", "--as-of", "2026-11-30T15:00", "--catch-up-first-day"]).stdout
     assert "digest 2026-11-30" in out.splitlines()[0] and "skipped" not in out
+
+
+def test_the_scheduler_says_a_failing_check_once(monkeypatch, district, data_dir):
+    """A check that fails at every tick (the store's disk full) prints once, then once when it recovers."""
+    from click.testing import CliRunner
+
+    from helpline import cli
+    from helpline_core import scheduler
+
+    def fake_scheduler(store, config, *, on_tick, on_start, **_):
+        on_start()
+        for _ in range(100):
+            on_tick(DiskFull("no space left on the disk to write helpline.json"), at(10, 9))
+        on_tick([], at(10, 9))
+        return 101
+
+    monkeypatch.setattr(scheduler, "run_scheduler", fake_scheduler)
+    result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "scheduler"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "scheduler: the check failed: no space left on the disk to write helpline.json",
+        "scheduler: checks work again after 100 failed"]
