@@ -161,10 +161,12 @@ def plan(db, config, now, settings=None):
                 day += timedelta(days=1)
             if job in LATEST_ONLY and mine:
                 newest = mine[-1]
-                for _, slot, _, _ in mine[:-1]:
-                    skips.append((job, slot, f"missed; only the newest {job} ({newest[1]}) is sent"))
                 late_hours = (now - newest[3]).total_seconds() / 3600
-                if late_hours >= settings["digest_late_hours"]:
+                too_late = late_hours >= settings["digest_late_hours"]
+                for _, slot, _, _ in mine[:-1]:
+                    skips.append((job, slot, f"missed; only the newest {job} ({newest[1]}) is sent" if not too_late
+                                  else f"missed; a newer {job} replaces it"))
+                if too_late:
                     skips.append((job, newest[1], f"missed by {late_hours:.0f} h (more than "
                                                   f"{settings['digest_late_hours']:g} h); the next one is due at "
                                                   f"its time"))

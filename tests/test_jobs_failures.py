@@ -222,7 +222,7 @@ def test_two_days_off_sends_one_digest_and_every_missed_list(district, server_tz
     digests = [(slot, outcome, detail) for job, slot, outcome, detail in results if job == "digest"]
     assert [(slot, outcome) for slot, outcome, _ in digests] == [
         ("2026-11-10", "skipped"), ("2026-11-11", "skipped"), ("2026-11-12", "skipped"), ("2026-11-13", "ok")]
-    assert "only the newest digest (2026-11-12)" in digests[0][2] and "missed by 24 h" in digests[2][2]
+    assert "a newer digest replaces it" in digests[0][2] and "missed by 24 h" in digests[2][2]
     texted = [s for s in gateway.sent if s[1] == "officer_digest"]
     assert len(texted) == 1 and texted[0][2] == at(13, 8, 30)  # one digest, today's, at its time
     lists = sorted(slot for job, slot, outcome, _ in results if job == "verification-list" and outcome == "ok")
@@ -321,3 +321,12 @@ def test_the_scheduler_says_a_failing_check_once(monkeypatch, district, data_dir
     assert result.stderr.splitlines() == [
         "scheduler: the check failed: no space left on the disk to write helpline.json",
         "scheduler: checks work again after 100 failed"]
+
+
+def test_a_night_off_sends_the_mornings_digest_late_and_skips_yesterdays(district, server_tz):
+    config, store = district
+    jobs.run_due(store, config, at(10, 7, 0), gateway_factory=lambda c, d: CountingGateway())
+    results = jobs.run_due(store, config, at(11, 10, 0), gateway_factory=lambda c, d: CountingGateway())
+    digests = [(slot, outcome, detail) for job, slot, outcome, detail in results if job == "digest"]
+    assert digests[0][:2] == ("2026-11-10", "skipped") and "only the newest digest (2026-11-11)" in digests[0][2]
+    assert digests[1][:2] == ("2026-11-11", "ok")
