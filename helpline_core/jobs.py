@@ -17,8 +17,9 @@ A *slot* is one job for one stretch of the district's local time: a local date f
 - a job that raises is recorded as failed with its error; the other jobs still run. It is tried
   again after a back-off (``BACKOFF_MINUTES``: 5, 15, 60 minutes); a daily slot that failed
   ``len(BACKOFF_MINUTES) + 1`` times is given up and the job waits for its next slot; an interval
-  job keeps retrying every 60 minutes. The same error repeated is written to ``jobs.log`` once;
-  the run that recovers says how many failed runs it ended;
+  job keeps retrying every 60 minutes. The same error repeated is written to ``jobs.log`` once,
+  then only counted: a daily slot given up on gets one line with the count (``FAILED x4 since
+  ...``); the run that recovers says how many failed runs it ended;
 - a run that stops at its time budget (``send``) is recorded ``partial`` and runs on at the next
   check, after the other due jobs.
 
@@ -286,8 +287,13 @@ def record(store, config, job, slot, started_at, now, *, counts=None, error=None
             del slots[old]
         fields["slots"] = slots
         db.table("jobs").update(fields, doc_ids=[doc.doc_id])
-    if not repeat:  # the same failure again is counted in the store, not written again
+    if not repeat:
         _log_line(store, config, job, slot, entry)
+    elif entry["gave_up"] and retry:  # the same failure again is only counted, until a slot is given up on
+        streak = fields["failing"]
+        _log_line(store, config, job, slot, entry, outcome=(
+            f"FAILED x{streak['count']} since {local_iso(streak['since'], config.tz)} (the same error as logged "
+            f"then); given up until its next slot"))
     return entry
 
 
@@ -311,9 +317,9 @@ def skip(store, config, job, slots, now):
         _log_line(store, config, job, slot, entry)
 
 
-def _log_line(store, config, job, slot, entry):
+def _log_line(store, config, job, slot, entry, outcome=None):
     counts = " ".join(f"{k}={v}" for k, v in (entry["counts"] or {}).items())
-    outcome = {"succeeded": "ok", "partial": "partial", "skipped": f"skipped {entry.get('reason')}"}.get(
+    outcome = outcome or {"succeeded": "ok", "partial": "partial", "skipped": f"skipped {entry.get('reason')}"}.get(
         entry["state"], f"FAILED {entry['error']}")
     tz = config.tz
     line = (f"{local_iso(entry['started_at'], tz)} {local_iso(entry['finished_at'], tz)} "

@@ -83,8 +83,11 @@ def test_a_broken_folder_for_two_days_backs_off_and_is_logged_once(district, ser
     assert "given up until its next slot" in failed[3][1] and "next try at 22:05 +0530" in failed[0][1]
     assert all(r[0] == "verification-list" for r in times)
     failed_lines = [line for line in log_lines(store) if "FAILED" in line]
-    assert len(failed_lines) == 1, failed_lines
+    assert len(failed_lines) == 3, failed_lines  # the error once, then one count a night it gave up
     assert "verification/ is a file, not a folder: move it away" in failed_lines[0]
+    assert failed_lines[1].endswith("verification-list 2026-11-09 FAILED x4 since 2026-11-09T22:00:00+05:30 "
+                                    "(the same error as logged then); given up until its next slot")
+    assert " verification-list 2026-11-10 FAILED x8 since 2026-11-09T22:00:00+05:30 " in failed_lines[2]
     row = {r["job"]: r for r in jobs.status(store, config, at(11, 21, 0))}["verification-list"]
     assert row["failed"] and row["failing"]["count"] == 8
     assert row["failing"]["since"] == at(9, 22, 0).isoformat()
