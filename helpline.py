@@ -12,6 +12,7 @@ import click
 from commands import db as db_commands
 from commands import demo as demo_commands
 from commands import district, jobs, officers, sms, tickets
+from commands import ivr as ivr_commands
 from commands import records, retention
 from commands.common import App, default_actor
 
@@ -98,6 +99,7 @@ for command in (
     db_commands.db_group, demo_commands.demo_cmd,
     records.import_cmd, records.import_json_cmd, records.report_cmd, records.stats_cmd, records.export_cmd,
     retention.purge_cmd,
+    ivr_commands.ivr_group, ivr_commands.callbacks_cmd,
 ):
     cli.add_command(command)
 

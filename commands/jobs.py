@@ -232,6 +232,11 @@ def status_cmd(app, as_of, as_json):
                    f"(quiet hours not counted)")
         for r in waiting[:5]:
             click.echo(f"  {r['state']:<8} {r['key']}  {r['waited_minutes']} min{'  ' + r['error'] if r.get('error') else ''}")
+    from helpline_core.ivr_records import problems_line
+
+    ivr_problems = problems_line(app.data_dir, app.config, run_clock(app, as_of))
+    if ivr_problems:
+        click.echo(ivr_problems)
     if problems:
         raise HelplineError("; ".join(problems) + ".")
 

@@ -215,6 +215,7 @@ def stats_cmd(app, as_json):
     Example:
       helpline stats
     """
+    from helpline_core.ivr_records import problems_line, recent_problems
     from helpline_core.outbox import recent_trouble
     from helpline_core.reports import headline
 
@@ -223,7 +224,10 @@ def stats_cmd(app, as_json):
     figures = headline(app.store, cfg, now)
     trouble = recent_trouble(app.store, cfg, now)
     figures.update(texts_failed_24h=trouble["failed"], texts_unconfirmed_24h=trouble["unconfirmed"])
+    problems = recent_problems(app.data_dir, now)
     if as_json:
+        if problems:
+            figures["ivr_problems"] = problems
         print_json(figures)
         return
     median = "-" if figures["median_resolution_hours"] is None else f"{figures['median_resolution_hours']:,.1f} h"
@@ -231,6 +235,8 @@ def stats_cmd(app, as_json):
                f"{figures['calls_today']:,} today; {figures['open']:,} open, {figures['overdue']:,} overdue; "
                f"median {median} to resolve; texts in 24 h: {trouble['failed']:,} failed, "
                f"{trouble['unconfirmed']:,} not confirmed")
+    if problems:
+        click.echo(problems_line(app.data_dir, cfg, now))
 
 
 @click.command("export")

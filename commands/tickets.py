@@ -29,9 +29,11 @@ def _done(app, ticket, now, as_json, message):
 @click.option("--lang", "language", default="en", show_default=True, help="Language of the caller's texts: en, hi, ur.")
 @click.option("--description", help="What the caller needs, in their words.")
 @click.option("--new", "force_new", is_flag=True, help="Open a new ticket even if the caller has one open in this category.")
+@click.option("--callback", "callback_ticket", type=TICKET,
+              help="Record that a callback the caller asked for on the voice menu was returned (see 'helpline callbacks').")
 @json_option
 @pass_app
-def log_cmd(app, phone, area, category, caller_name, language, description, force_new, as_json):
+def log_cmd(app, phone, area, category, caller_name, language, description, force_new, callback_ticket, as_json):
     """Log a call: open a ticket and read its ID to the caller.
 
     A second call from the same number in the same category while a ticket is still open
@@ -43,9 +45,15 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
     Example:
       helpline log --phone 09876543210 --area Khanyar --category ration \\
           --name "Ghulam Nabi" --lang ur --description "No ration for 5 people"
+      helpline log --callback SXR-10429 --description "called back"
     """
     from helpline_core import tickets
     cfg = app.config
+    if callback_ticket:
+        if phone or area or category or caller_name or force_new:
+            raise click.UsageError("--callback records a returned call on an existing ticket; it takes only "
+                                   "--description (and --json).")
+        return _callback_returned(app, callback_ticket, description, as_json)
     phone = need(phone, "--phone", "Caller's phone", param_type=PHONE)
     area = need(area, "--area", "Area", check=cfg.area)
     category = need(category, "--category", f"Category ({', '.join(cfg.categories)})", check=cfg.category)
@@ -80,6 +88,15 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
     no_texts = no_texts_reason(ticket)
     if no_texts:
         click.echo(f"  {no_texts}")
+
+
+def _callback_returned(app, ticket_id, description, as_json):
+    from helpline_core.callbacks import mark_returned
+
+    now = app.now()
+    with app.store.ticket_transaction() as db:
+        ticket = mark_returned(db, app.config, ticket_id, actor=app.actor, now=now, note=description)
+    _done(app, ticket, now, as_json, f"Callback on {ticket['id']} recorded as returned.")
 
 
 @click.command("assign")

@@ -191,7 +191,22 @@ def escalate_task(store, config, *, now, settings, **_):
                                  "overdue_hours": overdue_hours,
                                  "officer_name": officer["name"] if officer else ""})
                 counts["level1" if level == "1" else "level2" if level == "2" else "unassigned"] += 1
+        ivr = _ivr_settings(config)
+        if ivr is not None:
+            from .callbacks import escalate_callbacks
+
+            counts["callbacks"] = escalate_callbacks(db, config, now, officers, ivr.callback_sla_minutes)
     return counts
+
+
+def _ivr_settings(config):
+    """:returns: the ``[ivr]`` settings when the district uses the voice menu, else None."""
+    if not config.raw.get("ivr"):
+        return None
+    from .ivr_records import IvrSettings
+
+    settings = IvrSettings(config)
+    return settings if settings.enabled else None
 
 
 def verification_task(store, config, *, now, day, sample=None, seed=None, **_):

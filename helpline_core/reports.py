@@ -236,6 +236,11 @@ def build_report(store, config, now, first_day, last_day, by=None, items=None, m
               "generated_at": now.astimezone(config.tz).replace(microsecond=0).isoformat()}
     report.update(summarise(relevant, start, end, now, [(at, s) for at, s, _, _ in messages]))
     report["sms_superseded"] = sum(1 for at in load_superseded(store, first_day, last_day) if start <= at < end)
+    from .ivr_records import report_figures
+
+    ivr = report_figures(store.data_dir, config, first_day, last_day)
+    if ivr is not None:
+        report["ivr"] = ivr
     if by == "day":
         report["by"], report["groups"] = by, day_groups(relevant, messages, config, first_day, last_day, now)
     elif by:
@@ -292,6 +297,12 @@ def table_text(report):
         ("SMS sent", f"{report['sms_sent']:,}  ({report['sms_segments']:,} segments)"),
         ("SMS superseded (not sent)", _num(report.get("sms_superseded", 0))),
     ]
+    if report.get("ivr") is not None:
+        ivr = report["ivr"]
+        rows += [("voice menu (IVR) calls", _num(ivr["calls"])),
+                 ("  heard a status themselves", _num(ivr["status_checks"])),
+                 ("  asked for a callback", _num(ivr["callbacks"])),
+                 ("  put through to the desk", _num(ivr["to_desk"]))]
     lines += [f"  {label:<30} {value}" for label, value in rows]
     if report.get("groups") is not None:
         width = max([len(str(g["key"])) for g in report["groups"]] + [len(report["by"]), 3])
