@@ -33,10 +33,12 @@ def serve_cmd(app, host, port, threads):
     """
     import logging
 
-    from helpline_core.ivr_app import auth_token, make_app, serve
+    from helpline_core.ivr_app import auth_token, serve
+    from helpline_core.ivr_records import IvrSettings
 
     cfg = app.config
-    web_app = make_app(app.data_dir, cfg, auth_token(cfg))
+    IvrSettings(cfg).check_ready()
+    token = auth_token(cfg)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     public_url = cfg.raw["ivr"]["public_url"].rstrip("/")
 
@@ -47,7 +49,7 @@ def serve_cmd(app, host, port, threads):
 
         sys.stdout.flush()
 
-    serve(web_app, host, port, threads=threads, on_ready=ready)
+    serve(app.data_dir, cfg, token, host, port, threads=threads, on_ready=ready)
 
 
 @click.command("callbacks")

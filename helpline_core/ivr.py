@@ -116,6 +116,7 @@ class Flow:
         self.store, self.config, self.settings, self.now, self.call = store, config, settings, now, call
         self.outcome = None
         self.lang = call.lang or settings.languages[0]
+        self.heard = []  # [(serial, note)]: tickets read out, for their ivr history events
 
     # Speaking -------------------------------------------------------------------------------
 
@@ -218,45 +219,28 @@ class Flow:
     # The store -----------------------------------------------------------------------------
 
     def caller_tickets(self, note):
-        """The caller's live tickets that are not final, newest first (at most 3), each given an
-        ``ivr`` history event; and whether texts cannot reach the number.
+        """The caller's live tickets that are not final, newest first (at most 3), and whether
+        texts cannot reach the number; read without the lock (``read_live``). Each ticket read
+        out gets an ``ivr`` history event (``self.heard``, written after the answer).
 
-        :returns: ``(tickets, blocked)``. :raises StoreLocked, StoreDamaged.
+        :returns: ``(tickets, blocked)``. :raises StoreDamaged.
         """
         if not self.call.caller:
             return [], False
-        from tinydb import Query
-
-        from .store import live_rows
-        from .tickets import FINAL, _apply, _event, _load
-
-        with self.store.ticket_transaction() as db:
-            serials = sorted((s for s, (phone, _, status, _) in live_rows(db)
-                              if phone == self.call.caller and status not in FINAL), reverse=True)
-            table = db.table("tickets")
-            found = []
-            for serial in serials[:MAX_TICKETS_READ]:
-                _load(db, serial)
-                ticket = table.get(doc_id=serial)
-                if ticket is not None:
-                    found.append(_apply(table, ticket, _event("ivr", ACTOR, self.now, note)))
-            blocked = any(t.get("sms_blocked") for t in found) or bool(
-                found and db.table("phones").get(Query().phone == self.call.caller))
-        return found, blocked
+        found, blocked = read_live(self.store, phone=self.call.caller)
+        found = found[:MAX_TICKETS_READ]
+        self.heard += [(t["serial"], note) for t in found]
+        return found, bool(found) and (blocked or any(t.get("sms_blocked") for t in found))
 
     def find_ticket(self, serial):
-        """:returns: ticket ``serial`` (live, with an ``ivr`` event, or archived), or None."""
-        from .tickets import _apply, _event, _load
-
-        mine = "caller's number" if self.call.caller else "number withheld"
-        with self.store.ticket_transaction() as db:
-            _load(db, serial)
-            table = db.table("tickets")
-            ticket = table.get(doc_id=serial)
-            if ticket is not None:
-                whose = mine if ticket.get("phone") == self.call.caller else "another number"
-                note = f"status heard on the voice menu from {whose} (call {self.call.call_sid})"
-                return _apply(table, ticket, _event("ivr", ACTOR, self.now, note))
+        """:returns: ticket ``serial``, live (given an ``ivr`` event) or archived, or None."""
+        found, _ = read_live(self.store, serial=serial)
+        if found:
+            ticket = found[0]
+            whose = "caller's number" if self.call.caller and ticket.get("phone") == self.call.caller \
+                else "another number"
+            self.heard.append((serial, f"status heard on the voice menu from {whose} (call {self.call.call_sid})"))
+            return ticket
         return self.store.read_block(self.store.block_of(serial)).get(str(serial))
 
     # Steps ---------------------------------------------------------------------------------
@@ -387,6 +371,132 @@ class Flow:
         return response
 
 
+def _table_body(payload, name, start=0):
+    """:returns: ``(body_start, body_end)`` of table ``name`` in a file ``dump_json`` wrote, or None."""
+    header = b'"' + name + b'":{\n'
+    if payload.startswith(b"{" + header):
+        at = 1 + len(header)
+    else:
+        found = payload.find(b"}," + header, start)
+        if found < 0:
+            return None
+        at = found + 2 + len(header)
+    end = payload.find(b"\n},", at - 1)
+    if end < 0:
+        end = payload.rfind(b"\n}")
+    return (at, max(at, end)) if end >= 0 else None
+
+
+class _LiveView:
+    """One version of the live file, parsed as far as the voice menu needs: the ``index`` table
+    (serial -> phone, category, status, officer), the numbers in ``phones``, and where the
+    tickets' lines are. :raises ValueError: the file has another layout (or is damaged)."""
+
+    def __init__(self, payload):
+        import orjson
+
+        self.payload = payload
+        self.tickets = _table_body(payload, b"tickets")
+        index = _table_body(payload, b"index", self.tickets[1] if self.tickets else 0)
+        if not payload.endswith(b"}\n") or self.tickets is None or index is None:
+            raise ValueError("another layout")
+        self.index = orjson.loads(b"{" + payload[index[0]:index[1]] + b"}")
+        phones = _table_body(payload, b"phones")
+        self.blocked = {doc.get("phone") for doc in orjson.loads(b"{" + payload[phones[0]:phones[1]] + b"}").values()} \
+            if phones else set()
+
+    def ticket(self, serial):
+        """:returns: the ticket's document parsed from its own line, or None."""
+        import orjson
+
+        key = b'\n"' + str(serial).encode() + b'":'
+        at = self.payload.find(key, self.tickets[0] - 1, self.tickets[1])
+        if at < 0:
+            return None
+        line_end = self.payload.find(b"\n", at + 1)
+        end = line_end if 0 <= line_end < self.tickets[1] else self.tickets[1]
+        return orjson.loads(self.payload[at + len(key):end].rstrip(b","))
+
+
+_views = {}  # live file path -> (its identity, _LiveView): the webhooks of one file version share one parse
+_views_lock = __import__("threading").Lock()
+
+
+def _live_view(path):
+    """:returns: the ``_LiveView`` of the live file as it is now, parsed once per version (a
+    version is its inode, time, size and last bytes, which hold the check sum of its tickets).
+    :raises FileNotFoundError, ValueError."""
+    import os
+
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        f.seek(max(0, st.st_size - 64))
+        identity = (st.st_ino, st.st_mtime_ns, st.st_size, f.read())
+        with _views_lock:
+            cached = _views.get(str(path))
+            if cached and cached[0] == identity:
+                return cached[1]
+            f.seek(0)
+            view = _LiveView(f.read())
+            _views[str(path)] = (identity, view)
+            return view
+
+
+def read_live(store, phone=None, serial=None):
+    """Read a caller's tickets (or one ticket) from the live file without the store's lock.
+
+    A rename is atomic, so the file read is the old one or the new one, never half. Only the
+    ``index`` table and the wanted tickets' own lines are parsed, once per version of the file
+    for all webhooks: a webhook must answer in well under Twilio's 15 s however busy the store.
+    A file of another layout is parsed whole.
+
+    :param phone: E.164: that caller's tickets that are not final, newest first.
+    :param serial: one ticket, whatever its status.
+    :returns: ``(tickets, blocked)``: ``blocked`` is True when the ``phones`` table says texts
+        cannot reach ``phone``. :raises StoreDamaged: the file cannot be read.
+    """
+    from .tickets import FINAL
+
+    try:
+        view = _live_view(store.path)
+        if serial is not None:
+            serials = [serial] if str(serial) in view.index else []
+        else:
+            serials = sorted((int(key) for key, row in view.index.items() if row[0] == phone and row[2] not in FINAL),
+                             reverse=True)
+        found = [t for t in (view.ticket(s) for s in serials) if t is not None]
+        blocked = phone in view.blocked
+    except (FileNotFoundError, ValueError, TypeError, IndexError, KeyError, AttributeError):
+        from tinydb import Query
+
+        db = store.snapshot()  # another layout: parse it all (raises StoreDamaged for a damaged file)
+        table = db.table("tickets")
+        if serial is not None:
+            ticket = table.get(doc_id=serial)
+            return ([dict(ticket)] if ticket else []), False
+        found = sorted((dict(t) for t in table.search(Query().phone == phone) if t["status"] not in FINAL),
+                       key=lambda t: t["serial"], reverse=True)
+        blocked = bool(db.table("phones").get(Query().phone == phone))
+    return found, blocked
+
+
+def write_heard(store, now, heard):
+    """Append an ``ivr`` history event to each ticket read out, in one store transaction.
+
+    :param heard: ``[(serial, note, at)]`` (``at`` aware UTC); tickets no longer live are skipped.
+    :raises StoreLocked, StoreDamaged: nothing is written then.
+    """
+    from .tickets import _apply, _event, _load
+
+    with store.ticket_transaction() as db:
+        table = db.table("tickets")
+        for serial, note, at in heard:
+            _load(db, serial)
+            ticket = table.get(doc_id=serial)
+            if ticket is not None:
+                _apply(table, ticket, _event("ivr", ACTOR, at, note))
+
+
 def apology(store, config, settings, now, call, problem):
     """The answer when the store cannot be used: an apology and the desk (no store involved)."""
     flow = Flow(store, config, settings, now, call)
@@ -395,7 +505,7 @@ def apology(store, config, settings, now, call, problem):
     return flow.desk(response)
 
 
-def answer(store, config, settings, now, step, form, query, on_problem=None):
+def answer(store, config, settings, now, step, form, query, on_problem=None, heard_sink=None):
     """Answer one webhook (its signature already checked).
 
     :param store: a ``Store`` with a short lock wait (``[ivr] lock_wait_seconds``).
@@ -404,6 +514,9 @@ def answer(store, config, settings, now, step, form, query, on_problem=None):
     :param form: the POSTed fields (``CallSid``, ``From``, ``To``, ``Digits``, ...), str -> str.
     :param query: the URL's query (``lang``, ``try``, ``desk``), str -> str.
     :param on_problem: ``f(kind, detail)`` called for a store problem or a defect (besides the log).
+    :param heard_sink: ``f([(serial, note, at)])`` that writes the ``ivr`` events of the tickets
+        read out (the server's background writer); by default they are written before returning,
+        and a store that cannot take them is logged as a problem (the answer stands).
     :returns: TwiML text. Never raises for the store's sake: a locked or damaged store (or any
         error of ours) gives an apology and the desk, logged in ``ivr/problems.jsonl``.
     """
@@ -426,6 +539,15 @@ def answer(store, config, settings, now, step, form, query, on_problem=None):
         response = apology(store, config, settings, now, call, kind)
         flow.outcome = TO_DESK
         step = f"{step}:{kind}"
+    heard = [(serial, note, now) for serial, note in flow.heard]
+    if heard and heard_sink is not None:
+        heard_sink(heard)
+    elif heard:
+        try:
+            write_heard(store, now, heard)
+        except (StoreLocked, StoreDamaged) as error:
+            ivr_records.log_problem(store.data_dir, now, "store-locked" if isinstance(error, StoreLocked)
+                                    else "store-damaged", f"ivr events not written: {error}")
     if flow.outcome:
         ivr_records.log_step(store.data_dir, config, now, call_sid=call.call_sid or "-", caller=call.caller,
                              lang=flow.lang, step=step, outcome=flow.outcome)

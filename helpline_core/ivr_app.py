@@ -49,23 +49,111 @@ def _fallback(settings):
     return FALLBACK_TWIML.format(dial=dial)
 
 
-def make_app(data_dir, config, token, clock=utcnow):
+class HeardWriter:
+    """Writes the ``ivr`` history events of tickets read out, off the caller's path: a webhook
+    hands them over (``add``) and answers at once; one thread writes everything pending in one
+    store transaction, and keeps what a locked store refused for the next try.
+
+    A server stopped by SIGTERM or Ctrl-C writes what is pending before it exits (``close``);
+    the day log has every call even if a power cut loses pending events.
+    """
+
+    RETRY_SECONDS = 0.5
+
+    def __init__(self, store, data_dir, clock=utcnow):
+        import threading
+
+        self.store, self.data_dir, self.clock = store, data_dir, clock
+        self.pending = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.stopping = False
+        self.thread = None
+
+    def add(self, heard):
+        """:param heard: ``[(serial, note, at)]``."""
+        with self.lock:
+            self.pending.extend(heard)
+        self.wake.set()
+
+    def flush(self):
+        """Write everything pending now. :returns: True when nothing is left pending."""
+        from . import ivr
+        from .errors import StoreDamaged, StoreLocked
+        from .ivr_records import log_problem
+
+        with self.lock:
+            batch, self.pending = self.pending, []
+        if not batch:
+            return True
+        try:
+            ivr.write_heard(self.store, self.clock(), batch)
+            return True
+        except StoreLocked:
+            with self.lock:
+                self.pending[:0] = batch
+            return False
+        except (StoreDamaged, OSError) as error:
+            with self.lock:
+                self.pending[:0] = batch[-10_000:]
+            log_problem(self.data_dir, self.clock(), "store-damaged", f"ivr events not written yet: {error}")
+            return False
+
+    def start(self):
+        import threading
+
+        def run():
+            while not self.stopping:
+                self.wake.wait()
+                self.wake.clear()
+                if not self.flush() and not self.stopping:
+                    self.wake.wait(self.RETRY_SECONDS)
+                    self.wake.set()
+
+        self.thread = threading.Thread(target=run, name="ivr-events", daemon=True)
+        self.thread.start()
+
+    def close(self):
+        """Stop the thread and write what is pending; what a still locked store refuses is logged
+        as a problem (the day log keeps the calls)."""
+        from .ivr_records import log_problem
+
+        self.stopping = True
+        self.wake.set()
+        if self.thread:
+            self.thread.join(timeout=30)
+        if not self.flush():
+            log_problem(self.data_dir, self.clock(), "store-locked",
+                        f"{len(self.pending)} ivr history events not written at shutdown")
+
+
+def webhook_store(data_dir, config):
+    """:returns: the ``Store`` webhooks use: the lock waited for at most ``[ivr] lock_wait_seconds``."""
+    from .ivr_records import IvrSettings
+    from .store import Store
+
+    return Store(data_dir, lock_timeout_seconds=IvrSettings(config).lock_wait_seconds)
+
+
+def make_app(data_dir, config, token, clock=utcnow, heard_writer=None):
     """Build the WSGI app.
 
     :param data_dir: the district's data directory. :param config: its loaded ``Config``.
     :param token: the Twilio auth token (``auth_token``). :param clock: ``() -> aware UTC``.
+    :param heard_writer: a started ``HeardWriter`` (the server's); None writes each webhook's
+        ``ivr`` events before it answers.
     :returns: a WSGI callable. :raises ConfigError: when ``[ivr]`` cannot answer calls.
     """
     from twilio.request_validator import RequestValidator
 
     from . import ivr
     from .ivr_records import IvrSettings, log_problem
-    from .store import Store
 
     settings = IvrSettings(config)
     settings.check_ready()
+    config.tz  # loaded once here: first loads from several worker threads at once can fail ("unknown time zone")
     validator = RequestValidator(token)
-    store = Store(data_dir, lock_timeout_seconds=settings.lock_wait_seconds)
+    store = webhook_store(data_dir, config)
 
     def app(environ, start_response):
         def reply(status, body, content_type="text/xml; charset=utf-8"):
@@ -100,7 +188,8 @@ def make_app(data_dir, config, token, clock=utcnow):
         query = dict(parse_qsl(query_string))
         try:
             twiml = ivr.answer(store, config, settings, now, step, form, query,
-                               on_problem=lambda kind, detail: log.error("%s: %s", kind, detail))
+                               on_problem=lambda kind, detail: log.error("%s: %s", kind, detail),
+                               heard_sink=heard_writer.add if heard_writer else None)
         except Exception as error:  # even the apology failed (a broken prompt): still the desk
             log.exception("answer failed")
             try:
@@ -113,14 +202,25 @@ def make_app(data_dir, config, token, clock=utcnow):
     return app
 
 
-def serve(app, host, port, threads=8, on_ready=None):
-    """Serve ``app`` with waitress until interrupted.
+def serve(data_dir, config, token, host, port, threads=8, on_ready=None):
+    """Serve the IVR with waitress until SIGTERM or Ctrl-C; then write the pending ``ivr`` events.
 
     :param on_ready: ``f(host, port)`` once listening (the port chosen when ``port`` is 0).
+    :raises ConfigError: as ``make_app``.
     """
+    import signal
+
     from waitress.server import create_server
 
+    writer = HeardWriter(webhook_store(data_dir, config), data_dir)
+    app = make_app(data_dir, config, token, heard_writer=writer)
     server = create_server(app, host=host, port=port, threads=threads, ident="helpline-ivr")
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    writer.start()
     if on_ready:
         on_ready(server.effective_host, server.effective_port)
     try:
@@ -129,3 +229,4 @@ def serve(app, host, port, threads=8, on_ready=None):
         pass
     finally:
         server.close()
+        writer.close()

@@ -50,7 +50,6 @@ import gc
 import os
 import signal
 import threading
-import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -451,18 +450,12 @@ class Store:
     def _wait_for_lock(self, fd):
         """Block in ``flock`` (the kernel wakes a waiter as soon as the lock is free, so a busy
         writer cannot starve an operator's command) with a SIGALRM time-out; off the main thread,
-        where signals cannot be used, poll instead."""
+        where signals cannot be used, a helper thread blocks in ``flock`` instead (see
+        ``_wait_off_main_thread``)."""
         busy = StoreLocked(f"the store in {self.data_dir} is busy: another helpline process held its lock for "
                            f"more than {self.lock_timeout_seconds:g} s. Nothing was changed; try again.")
         if threading.current_thread() is not threading.main_thread():
-            deadline = time.monotonic() + self.lock_timeout_seconds
-            while True:
-                try:
-                    return fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise busy from None
-                    time.sleep(0.01)
+            return self._wait_off_main_thread(fd, busy)
 
         def expired(signum, frame):
             raise busy
@@ -474,6 +467,35 @@ class Store:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+
+    def _wait_off_main_thread(self, fd, busy):
+        """Wait for the lock in a thread (a web server's worker): polling would lose every race to
+        processes blocked in ``flock``, so a helper thread blocks in ``flock`` on a duplicate of
+        ``fd`` (the same open file, so the lock it takes is ``fd``'s) while this thread waits for
+        it with the time-out. On a time-out the helper is left to finish: it closes its duplicate,
+        and once ``fd`` is closed too a lock it took late is released.
+
+        :raises StoreLocked: ``busy``, after ``lock_timeout_seconds``.
+        """
+        duplicate = os.dup(fd)
+        taken = threading.Event()
+        outcome = {}
+
+        def take():
+            try:
+                fcntl.flock(duplicate, fcntl.LOCK_EX)
+                outcome["ok"] = True
+            except OSError as error:
+                outcome["error"] = error
+            finally:
+                os.close(duplicate)  # fd still refers to the open file: the lock stays
+                taken.set()
+
+        threading.Thread(target=take, name="store-lock", daemon=True).start()
+        if not taken.wait(self.lock_timeout_seconds) or not outcome.get("ok"):
+            if "error" in outcome:
+                raise outcome["error"]
+            raise busy
 
     @contextmanager
     def transaction(self):

@@ -426,9 +426,17 @@ def test_silence_in_the_menu_three_times_puts_the_caller_through(ivr):
 # The store fails ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step,digits", [("voice", None), ("callback", "1"), ("ticket", "10003")])
-def test_a_locked_store_still_answers_with_an_apology_and_the_desk(district, data_dir, step, digits):
+def _hold_lock(data_dir):
     import fcntl
+    import os
+
+    fd = os.open(data_dir / "helpline.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process holds the store
+    return fd
+
+
+@pytest.mark.parametrize("lang", ["en", "ur"])
+def test_a_locked_store_still_answers_a_callback_with_an_apology_and_the_desk(district, data_dir, lang):
     import os
 
     _, store = district
@@ -436,19 +444,45 @@ def test_a_locked_store_still_answers_with_an_apology_and_the_desk(district, dat
     open_ticket(store, config)
     app = make_app(data_dir, config, TOKEN, clock=lambda: NOW)
     before = file_bytes(data_dir)["helpline.json"]
-    fd = os.open(data_dir / "helpline.lock", os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # another process holds the store
+    fd = _hold_lock(data_dir)
     try:
-        status, body = post(app, url(step, lang="en", **{"try": "0"}), form(call_sid(), CALLER, digits))
+        status, body = post(app, url("callback", lang=lang, **{"try": "0"}), form(call_sid(), STRANGER, "1"))
     finally:
         os.close(fd)
     assert status == 200
     root = twiml(body)
-    assert heard(root, data_dir, "apology", "en") and root.find("Dial").find("Number").text == DESK[0]
+    assert heard(root, data_dir, "apology", lang) and root.find("Dial").find("Number").text == DESK[0]
+    assert [e.tag for e in root][-1] == "Dial"
     problem = json.loads((data_dir / "ivr" / "problems.jsonl").read_text().splitlines()[-1])
-    assert problem["kind"] == "store-locked"
+    assert problem["kind"] == "store-locked" and "callback" in problem["detail"]
     assert day_log(data_dir)[-1]["outcome"] == "desk"
     assert file_bytes(data_dir)["helpline.json"] == before
+
+
+def test_a_locked_store_does_not_stop_a_caller_hearing_their_status(district, data_dir):
+    """Status is read without the lock; the ivr events wait in the server's writer until the lock is free."""
+    import os
+
+    from helpline_core.ivr_app import HeardWriter, webhook_store
+
+    _, store = district
+    config = enable_ivr(data_dir, lock_wait_seconds=0.1)
+    ticket = open_ticket(store, config, lang="en")
+    writer = HeardWriter(webhook_store(data_dir, config), data_dir, clock=lambda: NOW)  # not started: flushed by hand
+    app = make_app(data_dir, config, TOKEN, clock=lambda: NOW, heard_writer=writer)
+    fd = _hold_lock(data_dir)
+    try:
+        root = twiml(post(app, url("voice"), form(call_sid(), CALLER))[1])
+        typed = twiml(post(app, url("ticket", lang="en", **{"try": "0"}), form(call_sid(), CALLER, ticket["id"][4:]))[1])
+        assert writer.flush() is False and len(writer.pending) == 2
+    finally:
+        os.close(fd)
+    assert f"Your ticket number {digits_of(ticket['id'])}." in says(root)
+    assert f"Your ticket number {digits_of(ticket['id'])}." in says(typed)
+    assert store.find_ticket_document(ticket["serial"])["history"][-1]["type"] != "ivr"
+    assert writer.flush() is True and writer.pending == []
+    events = [e for e in store.find_ticket_document(ticket["serial"])["history"] if e["type"] == "ivr"]
+    assert len(events) == 2 and all(call_sid() in e["note"] for e in events)
 
 
 def test_a_damaged_store_still_answers_with_the_desk_and_shows_in_stats_and_jobs_status(ivr, data_dir, run_cli):
