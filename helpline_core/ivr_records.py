@@ -43,19 +43,15 @@ IVR_DIR = "ivr"
 PROBLEMS_NAME = "problems.jsonl"
 LOCALES = {"hi": "hi-IN", "ur": "ur-IN", "en": "en-IN"}
 DEFAULT_VOICES = {"hi": "Polly.Aditi", "en": "Polly.Raveena"}  # Amazon Polly: no Urdu voice
-SENSITIVE_DEFAULT = ("counselling",)
 # Outcomes that count in the figures (a call may have several):
 STATUS_HEARD, CALLBACK, TO_DESK = "status", "callback", "desk"
 
 
 def is_sensitive(config, category):
     """:returns: True when ``category``'s tickets are never read out in detail (only "your
-    request is being handled"). Reads a per-category ``sensitive`` flag when the config has one
-    (``Config.sensitive_categories``); until then ``counselling`` is sensitive."""
-    sensitive = getattr(config, "sensitive_categories", None)
-    if sensitive is None:
-        sensitive = SENSITIVE_DEFAULT
-    return category in sensitive
+    request is being handled"): the district's own rule, ``Config.is_sensitive`` (``sensitive =
+    true`` per category in config.toml; counselling by default)."""
+    return config.is_sensitive(category)
 
 
 class IvrSettings:

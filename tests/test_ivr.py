@@ -594,3 +594,20 @@ def test_report_gains_ivr_figures_only_where_the_ivr_is_used(ivr, data_dir, run_
     plain = run_cli(["--data-dir", str(other), "report", "--format", "json"], as_json=True)
     assert "ivr" not in plain
     assert "IVR" not in run_cli(["--data-dir", str(other), "report"]).stdout
+
+
+def test_a_category_marked_sensitive_in_config_is_only_being_handled_too(district, data_dir):
+    _, store = district
+    path = data_dir / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    import re
+
+    path.write_text(re.sub(r'(?m)^"?doctor"? = 12$', 'doctor = { sla_hours = 12, sensitive = true }', text),
+                    encoding="utf-8")
+    config = enable_ivr(data_dir)
+    assert config.is_sensitive("doctor")
+    app = make_app(data_dir, config, TOKEN, clock=lambda: NOW)
+    ticket = open_ticket(store, config, category="doctor", lang="en")
+    root = twiml(post(app, url("voice"), form(call_sid(), CALLER))[1])
+    assert f"Your ticket number {digits_of(ticket['id'])}. Your request is being handled." in says(root)
+    assert "officer" not in says(root).split("Your request is being handled.")[0]
