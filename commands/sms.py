@@ -113,13 +113,15 @@ def sync_cmd(app, days, limit, as_of):
 
 def _message_view(record, data_dir=None):
     from helpline_core.gateways import DELIVERY_CODES
-    from helpline_core.sms_templates import TemplateError, render
+    from helpline_core.sms_templates import TemplateError, gsm_context, render
 
     view = {k: v for k, v in record.items() if k != "_doc_id"}
     if view.get("body") is None and view["state"] in ("queued", "held", "unknown"):
         try:
-            view["body"], view["encoding"], view["segments"] = render(view["template"], view["lang"], view["context"],
+            values, view["dropped"] = gsm_context(view["lang"], view["context"])  # as sms send will
+            view["body"], view["encoding"], view["segments"] = render(view["template"], view["lang"], values,
                                                                       data_dir=data_dir)
+            view["dropped"] = view["dropped"] or None
         except TemplateError as error:
             view["render_error"] = str(error)
     if view.get("error_code") in DELIVERY_CODES and not view.get("error"):

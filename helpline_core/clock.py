@@ -54,6 +54,18 @@ def local_text(text, tz):
     return datetime.fromisoformat(text).astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def local_day_month(text, tz):
+    """:returns: a stored UTC time as ``04 Dec 15:53`` in the district's zone ('' for None): day
+    before month, the month in letters, so no reader takes it month-first (texts to officers)."""
+    if text is None:
+        return ""
+    moment = datetime.fromisoformat(text).astimezone(tz)
+    return f"{moment.day:02d} {MONTHS[moment.month - 1]} {moment:%H:%M}"
+
+
 def local_day_bounds(day, tz):
     """:param day: a local calendar ``date``. :returns: (start, end) aware UTC datetimes of that local day.
 

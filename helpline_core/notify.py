@@ -5,7 +5,7 @@ same atomic write as the change (never sent from here: see ``outbox``). No jinja
 are rendered later from the snapshot, so the operator's commands stay fast.
 """
 
-from .clock import local_text
+from .clock import local_day_month
 from .numbers import blocked_reason
 from .outbox import note_on_ticket, queue_message
 from .privacy import description_for_officer
@@ -51,13 +51,15 @@ def caller_context(config, ticket, officer):
 
 
 def officer_context(config, ticket, officer):
-    """:returns: the snapshot for an officer's ``officer_assigned`` text. A sensitive ticket's
+    """:returns: the snapshot for an officer's ``officer_assigned`` text ('' where a value is unknown,
+    and the template leaves that clause out; '-' for no phone; the due time as ``04 Dec 15:53``). A sensitive ticket's
     description is left out unless ``[sms] sensitive_details_to_officer = true`` (``privacy``)."""
     return {
         "district": config.district_name, "ticket_id": ticket["id"],
         "category": category_word(ticket["category"], officer["lang"]), "area": ticket["area"],
         "caller_name": cut(ticket["caller_name"], NAME_CHARS), "caller_phone": ticket["phone"] or "-",
-        "description": cut(description_for_officer(config, ticket)), "due_local": local_text(ticket["due_at"], config.tz)[5:],
+        "description": cut(description_for_officer(config, ticket)),
+        "due_local": local_day_month(ticket.get("due_at"), config.tz),
     }
 
 

@@ -12,6 +12,8 @@ was delivered. Rules (DESIGN.md, "Sending rules"):
 - just before a text goes out it is checked against its ticket as it is now (``freshness``): a
   text the ticket has moved past is ``superseded`` (final, not sent), and figures such as an
   escalation's hours past due are computed then;
+- an English text's values are made GSM-7 first (``sms_templates.gsm_context``); characters left
+  out are recorded in ``dropped``, and a text over its segment budget records it in ``over_budget``;
 - permanent errors fail the message and flag the number; 21610 (STOP) opts the number out and
   later messages to it are cancelled without calling the gateway; account errors stop the run;
   temporary errors retry with exponential back-off, at most ``max_attempts`` times.
@@ -30,7 +32,7 @@ from .clock import from_iso, to_iso
 from .errors import GatewayAccountError, JobBusy
 from .numbers import flag_phone
 from .quiet_hours import quiet_until
-from .sms_templates import TemplateError
+from .sms_templates import TemplateError, gsm_context
 from .store import put_document
 
 CHUNK = 50
@@ -248,7 +250,8 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
             if context is not None and not dry_run:
                 _update(db, record, context=context)
             try:
-                body, encoding, segments, dlt_fields = policy.render(record, context or record["context"])
+                values, dropped = gsm_context(record["lang"], context or record["context"])
+                body, encoding, segments, dlt_fields = policy.render(record, values)
             except (TemplateError, dlt.DltMismatch) as error:
                 if not dry_run:
                     _update(db, record, state=outbox.FAILED, error=str(error), updated_at=to_iso(now))
@@ -259,7 +262,9 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
                 report.would_send.append((record["key"], record["recipient"], body, encoding, segments))
                 batch.append(record)
                 continue
+            budget = _budget(config, record)
             _update(db, record, state=outbox.SENDING, body=body, encoding=encoding, segments=segments, **dlt_fields,
+                    dropped=dropped or None, over_budget=budget if budget and segments > budget else None,
                     attempts=record["attempts"] + 1, last_attempt_at=to_iso(now), updated_at=to_iso(now))
             batch.append(record)
         if dry_run:
@@ -267,6 +272,18 @@ def _claim(store, config, now, room, settings, report, dry_run, only_key=None):
             return batch
         _finish(store, config, db, final, now)
     return batch
+
+
+def _budget(config, record):
+    """:returns: the record's segment budget (``[sms.budgets]``), or None when the config's is unusable
+    (``templates check`` reports that; a send run never stops for it)."""
+    from .errors import ConfigError
+    from .sms_templates import budget_for
+
+    try:
+        return budget_for(config, record["template"], record["lang"])
+    except ConfigError:
+        return None
 
 
 class _Freshness:

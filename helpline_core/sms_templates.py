@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import HelplineError
 from .resources import resource_dir
-from .segments import count_segments, non_gsm_characters
+from .segments import count_segments, non_gsm_characters, to_gsm
 
 CALLER_TEMPLATES = ("logged", "followup", "assigned", "resolved", "reopened", "closed")
 OFFICER_TEMPLATES = ("officer_assigned", "officer_digest", "escalation")
@@ -93,6 +93,39 @@ def render(template, lang, context, data_dir=None):
     return body, count.encoding, count.segments
 
 
+GSM_LANGUAGES = ("en",)  # texts meant to go as GSM-7: their values are made GSM-7 before rendering
+
+
+def gsm_context(lang, context):
+    """Make the values of a text in ``lang`` sendable as GSM-7 (issue 8): in an English text a pasted
+    curly quote or emoji would switch the whole text to UCS-2 at double the cost. Look-alikes become
+    their GSM forms and other characters are dropped (``segments.to_gsm``); texts in other
+    languages are UCS-2 anyway and keep their values.
+
+    :param context: the values (strings, numbers, lists and dicts of them).
+    :returns: ``(context, dropped)``: a copy with every string made GSM-7 (runs of spaces left where
+        something was dropped collapsed), and the distinct characters dropped ("" when none).
+    """
+    if lang not in GSM_LANGUAGES:
+        return context, ""
+    found = {}
+
+    def walk(value):
+        if isinstance(value, str):
+            text, dropped = to_gsm(value)
+            if text != value:
+                found.update(dict.fromkeys(dropped))
+                text = re.sub(r" {2,}", " ", text).strip()
+            return text
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(context), "".join(found)
+
+
 def template_names(data_dir=None):
     """:returns: sorted [(event, lang)] of every shipped template and every one of the district's own
         in ``<data_dir>/templates/sms/``."""
@@ -133,7 +166,7 @@ def longest_contexts(config):
               "officer_name": name40, "officer_phone": "+919419012345", "category": category, "area": area}
     officer = {"district": district, "ticket_id": ticket_id, "category": category, "area": area,
                "caller_name": name40, "caller_phone": "+919876543210", "description": description,
-               "due_local": "12-31 23:59"}
+               "due_local": "31 Dec 23:59"}
     oldest = [{"id": ticket_id, "category": category, "area": area, "age": "12d"} for _ in range(2)]  # the digest job fits as many as the budget allows
     digest = {"district": district, "date": "2026-12-31", "open_count": 999, "overdue_count": 999,
               "oldest": oldest, "new_count": 99}

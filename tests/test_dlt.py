@@ -72,7 +72,7 @@ def test_export_turns_each_value_into_var_and_lists_every_wording(district, data
                       "{#var#} Helpline: your ticket number is {#var#}. Please quote {#var#} whenever you call us."]
     assert all(e["id"] == "" for entries in exported["templates"].values() for e in entries)
     assert {name.split(".")[1] for name in exported["templates"]} == {"en", "hi", "ur"}
-    assert len(exported["templates"]["officer_assigned.hi"]) == 4  # with and without caller name, description
+    assert len(exported["templates"]["officer_assigned.hi"]) == 8  # with and without caller name, description, due time
     digest = [e["text"] for e in exported["templates"]["officer_digest.en"]]
     assert len(digest) == 6 and digest[-1] == "{#var#} {#var#}: {#var#} open, {#var#} overdue."
     assert not any("Srinagar" in e["text"] for entries in exported["templates"].values() for e in entries)

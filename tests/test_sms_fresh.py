@@ -2,6 +2,7 @@
 collapsed, figures of the moment), cancel by ticket, and a follow-up call on a resolved ticket."""
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -286,3 +287,89 @@ def test_cli_call_on_a_resolved_ticket_reopens_it(ready):
     assert shown["status"] == "assigned" and [e["type"] for e in shown["history"]][-2:] == ["call", "reopen"]
     keys = [m["key"].split(":")[1] for m in shown["messages"]]
     assert "reopened" in keys and "followup" not in keys
+
+
+# what the texts say: dates, empty values, GSM-7 ------------------------------------------------
+
+DANGLING = re.compile(r"(^|\s)[.,:;।۔،]|[,:،] ?[.,।۔،]|\bDue\b\s*$")
+
+
+def test_officer_text_writes_the_due_time_day_first_with_the_month_in_letters(district):
+    config, store = district
+    ticket = log(store, config, ist(15, 53, day=33), area="Hazratbal", phone="9876500003")  # ration: 48 h
+    send_outbox(store, config, FileGateway(store.data_dir), ist(16, 0, day=33))
+    body = next(line["body"] for line in sent_lines(store) if "officer_assigned" in line["key"])
+    assert body.endswith(" Due 05 Dec 15:53.") and "12-05" not in body
+    assert ticket["due_at"] == "2026-12-05T10:23:00+00:00"
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "ur"])
+def test_an_empty_value_leaves_out_its_clause_never_a_dangling_label(district, lang):
+    from helpline_core.sms_templates import longest_contexts, render
+
+    config, _ = district
+    contexts = longest_contexts(config)
+    cases = [("officer_assigned", name) for name in ("caller_name", "description", "due_local")]
+    cases += [("escalation", "officer_name"), ("logged", "helpline_phone"),
+              ("officer_assigned", ("caller_name", "description", "due_local"))]
+    for template, names in cases:
+        names = (names,) if isinstance(names, str) else names
+        body = render(template, lang, dict(contexts[template], **{name: "" for name in names}))[0]
+        assert not DANGLING.search(body), (template, names, body)
+    bare = dict(contexts["officer_assigned"], caller_name="", description="", due_local="")
+    body = render("officer_assigned", lang, bare)[0]
+    assert body.endswith(bare["caller_phone"] + {"en": ".", "hi": "।", "ur": "۔"}[lang])  # no due-time label
+
+
+def test_ticket_with_no_due_time_texts_the_officer_no_due_label(district):
+    config, store = district
+    ticket = log(store, config, ist(10, 0), area="Zadibal")  # nobody covers it: not assigned yet
+    with store.transaction() as db:
+        db.table("tickets").update({"due_at": None}, doc_ids=[ticket["serial"]])  # as an imported ticket may be
+        tickets.assign(db, config, ticket["id"], "tariq", actor="op", now=ist(10, 1))
+    send_outbox(store, config, FileGateway(store.data_dir), ist(10, 5))
+    body = next(line["body"] for line in sent_lines(store) if ":officer_assigned:" in line["key"])
+    assert body.endswith("Caller +919876543210.") and "Due" not in body and not DANGLING.search(body)
+
+
+def test_to_gsm_maps_look_alikes_and_drops_what_gsm_cannot_carry():
+    from helpline_core.segments import encoding_of, to_gsm
+
+    assert to_gsm("Ghulām ‘Rasool’ “Bhat” – 3\u00a0days… 🙏") == ('Ghulam \'Rasool\' "Bhat" - 3 days... ', "🙏")
+    assert to_gsm("राम Ram") == (" Ram", "राम")
+    assert to_gsm("plain (é, ü, €) text") == ("plain (é, ü, €) text", "")
+    assert encoding_of(to_gsm("zero\u200bwidth — 😀😀")[0]) == "GSM-7"
+
+
+def test_english_text_stays_gsm_7_whatever_the_values_and_records_what_it_dropped(district):
+    config, store = district
+    ticket = log(store, config, ist(10, 0), area="Hazratbal", caller_name="Ghulām ‘Rasool’",
+                 description="No food — 3\u00a0days 🙏")
+    hindi = log(store, config, ist(10, 0), phone="9876500004", language="hi", caller_name="राम “Lal”")
+    send_outbox(store, config, FileGateway(store.data_dir), ist(10, 5))
+    key = f"{ticket['id']}:officer_assigned:1:+919419000103"
+    line = next(line for line in sent_lines(store) if line["key"] == key)
+    assert "Caller Ghulam 'Rasool', +919876543210." in line["body"] and '"No food - 3 days"' in line["body"]
+    assert (line["encoding"], line["segments"]) == ("GSM-7", 1)
+    record = outbox.find_message(store, key)[0]
+    assert record["dropped"] == "🙏" and record["over_budget"] is None
+    to_meena = next(line for line in sent_lines(store) if line["key"].startswith(f"{hindi['id']}:officer_assigned"))
+    assert "राम “Lal”" in to_meena["body"]  # a Hindi text is UCS-2 anyway: nothing dropped
+    assert outbox.find_message(store, to_meena["key"])[0]["dropped"] is None
+
+
+def test_cli_text_over_its_budget_is_recorded_and_listed(ready, data_dir):
+    run_cli = ready
+    with open(data_dir / "config.toml", "a", encoding="utf-8") as f:
+        f.write("\n[sms.budgets]\nofficer = 1\n")
+    ticket = run_cli(["log", "--phone", "09876543210", "--area", "Khanyar", "--category", "ration", "--name",
+                      "Ghulām ‘Rasool’ Bhat Naqshbandi Qazi", "--description",
+                      "Family of eight without ration since last week 🙏 father is diabetic and needs insulin",
+                      "--json"], as_json=True)
+    run_cli(["sms", "send", "--as-of", f"{_evening()}T12:00"])
+    listing = run_cli(["sms", "list", "--ticket", ticket["id"]]).stdout
+    line = next(l for l in listing.splitlines() if ":officer_assigned:" in l)
+    assert line.startswith("sent ") and "GSM-7 2 seg  over budget: 2 segments > 1  dropped: 🙏" in line
+    shown = [r for r in run_cli(["sms", "list", "--json"], as_json=True) if ":officer_assigned:" in r["key"]][0]
+    assert (shown["segments"], shown["over_budget"], shown["dropped"], shown["encoding"]) == (2, 1, "🙏", "GSM-7")
+    assert "Ghulam 'Rasool' Bhat" in shown["body"]
