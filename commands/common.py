@@ -126,6 +126,34 @@ def need(value, option, prompt, check=None, param_type=None):
     return click.prompt(prompt, value_proc=proc)
 
 
+def terminal():
+    """:returns: True when standard input is a terminal an operator can answer on."""
+    return _terminal()
+
+
+def ask(prompt, default, check=None):
+    """On a terminal, ask with ``default`` offered (Enter takes it); with no terminal return
+    ``default`` at once, never waiting.
+
+    :param check: a function that returns the value to use or raises ``HelplineError`` for a bad
+        answer; the prompt then asks again.
+    """
+    if not _terminal():
+        return default
+
+    def proc(answer):
+        from helpline_core.errors import HelplineError
+
+        if check is None:
+            return answer
+        try:
+            return check(answer)
+        except HelplineError as e:
+            raise click.UsageError(str(e))
+
+    return click.prompt(prompt, default=default, value_proc=proc)
+
+
 def print_json(data):
     import json
 
@@ -136,19 +164,26 @@ def json_option(f):
     return click.option("--json", "as_json", is_flag=True, help="Print records as JSON.")(f)
 
 
-def ticket_argument(extra=None):
+def ticket_argument(extra=None, required=True):
     """Positional ticket ID that forgives a space after the prefix (``helpline show sxr 10427``).
 
     :param extra: the name of one optional positional that may follow (e.g. ``officer``).
+    :param required: False lets the ID be left out; the command then gets ``ticket_id=None``.
     The command receives ``ticket_id`` (checked by ``TICKET``) and, with ``extra``, that name.
     """
     import functools
 
+    metavar = "TICKET" + (f" [{extra.upper()}]" if extra else "")
     def decorate(f):
-        @click.argument("ticket_words", nargs=-1, required=True, metavar="TICKET" + (f" [{extra.upper()}]" if extra else ""))
+        @click.argument("ticket_words", nargs=-1, required=required, metavar=metavar if required else f"[{metavar}]")
         @functools.wraps(f)
         def wrapper(*args, ticket_words, **kwargs):
             words = list(ticket_words)
+            if not words:
+                kwargs["ticket_id"] = None
+                if extra:
+                    kwargs[extra] = None
+                return f(*args, **kwargs)
             if len(words) > 1 and words[0].isalpha() and words[1][:1].isdigit():
                 words[:2] = [words[0] + words[1]]
             allowed = 2 if extra else 1

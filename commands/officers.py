@@ -113,6 +113,12 @@ def show_cmd(app, officer_id, as_json):
                    f"{'  ' + changes if changes else ''}{'  ' + event['note'] if event.get('note') else ''}")
 
 
+def _print_returned(returned):
+    if returned:
+        click.echo(f"{len(returned)} tickets are open again and need an officer: {' '.join(returned)}")
+        click.echo("Reassign each with: helpline assign TICKET [OFFICER]")
+
+
 @officer_group.command("edit")
 @click.argument("officer_id")
 @click.option("--name")
@@ -121,26 +127,65 @@ def show_cmd(app, officer_id, as_json):
 @click.option("--category", "categories", multiple=True, help="Repeatable; replaces the officer's categories.")
 @click.option("--role", type=ROLE)
 @click.option("--lang", type=LANG)
+@click.option("--active/--inactive", "active", default=None,
+              help="Activate (as 'officer activate') or deactivate (as 'officer deactivate').")
+@click.option("--note", help="Why (kept in the history).")
 @json_option
 @pass_app
-def edit_cmd(app, officer_id, name, phone, areas, categories, role, lang, as_json):
+def edit_cmd(app, officer_id, name, phone, areas, categories, role, lang, active, note, as_json):
     """Change an officer's details; options not given stay as they are.
 
     \b
     Example:
       helpline officer edit rafiq --phone 09419054321 --area Khanyar --area Zadibal
+      helpline officer edit rafiq --inactive --note "on leave"
     """
     from helpline_core import officers
     from helpline_core.records import officer_record
 
     with app.store.transaction() as db:
-        officer = officers.edit_officer(db, app.config, officer_id, name=name, phone=phone, areas=areas or None,
-                                        categories=categories or None, role=role, lang=lang,
-                                        actor=app.actor, now=app.now())
+        officer, returned = officers.update_officer(
+            db, app.config, officer_id, name=name, phone=phone, areas=areas or None, categories=categories or None,
+            role=role, lang=lang, active=active, note=note, actor=app.actor, now=app.now())
+    if as_json:
+        print_json(dict(officer_record(officer), returned_tickets=returned))
+        return
+    state = {True: " and activated", False: " and deactivated", None: ""}[active]
+    click.echo(f"Officer {officer['officer_id']} updated{state}.")
+    _print_returned(returned)
+
+
+@officer_group.command("activate")
+@click.argument("officer_id")
+@click.option("--phone", type=PHONE, help="Their number, if they have none yet (an imported queue).")
+@click.option("--area", "areas", multiple=True, help="Repeatable; replaces the officer's areas.")
+@click.option("--category", "categories", multiple=True, help="Repeatable; replaces the officer's categories.")
+@click.option("--note", help="Why (kept in the history).")
+@json_option
+@pass_app
+def activate_cmd(app, officer_id, phone, areas, categories, note, as_json):
+    """Bring a deactivated officer back: new tickets are routed to them again.
+
+    An officer needs a phone, areas and categories to be given work (a supervisor a phone);
+    give what is missing here, in the same step. Tickets returned to open when they were
+    deactivated stay where they are: assign them again by hand.
+
+    \b
+    Example:
+      helpline officer activate rafiq --note "back from transfer"
+      helpline officer activate bos-pwd --phone 09419000111 --area Khanyar --category roads
+    """
+    from helpline_core import officers
+    from helpline_core.records import officer_record
+
+    with app.store.transaction() as db:
+        officer = officers.activate_officer(db, app.config, officer_id, phone=phone, areas=areas or None,
+                                            categories=categories or None, note=note, actor=app.actor,
+                                            now=app.now())
     if as_json:
         print_json(officer_record(officer))
     else:
-        click.echo(f"Officer {officer['officer_id']} updated.")
+        click.echo(f"Officer {officer['officer_id']} is active again.")
 
 
 @officer_group.command("deactivate")
@@ -160,6 +205,4 @@ def deactivate_cmd(app, officer_id, reason):
         officer, returned = officers.deactivate_officer(db, app.config, officer_id, actor=app.actor,
                                                         now=app.now(), reason=reason)
     click.echo(f"Officer {officer['officer_id']} deactivated.")
-    if returned:
-        click.echo(f"{len(returned)} tickets are open again and need an officer: {' '.join(returned)}")
-        click.echo("Reassign each with: helpline assign TICKET [OFFICER]")
+    _print_returned(returned)

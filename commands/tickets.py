@@ -21,19 +21,31 @@ def _done(app, ticket, now, as_json, message):
         click.echo(message)
 
 
+def _ask_phone():
+    """The caller's number at a terminal; ``-`` for a caller with no number (withheld)."""
+    def proc(answer):
+        answer = answer.strip()
+        return None if answer in ("-", "none", "withheld") else PHONE.convert(answer, None, None)
+
+    return click.prompt("Caller's phone (- if withheld)", value_proc=proc)
+
+
 @click.command("log")
 @click.option("--phone", type=PHONE, help="Caller's number, any usual form (0987..., +91 ..., 0091 ...).")
+@click.option("--no-phone", is_flag=True,
+              help="The caller's number is withheld or unknown: the ticket is never texted or matched as a follow-up.")
 @click.option("--area", help="Caller's area (alternative spellings are accepted).")
 @click.option("--category", help="ration, medicine, doctor, counselling, other (as configured).")
 @click.option("--name", "caller_name", help="Caller's name.")
-@click.option("--lang", "language", default="en", show_default=True, help="Language of the caller's texts: en, hi, ur.")
+@click.option("--lang", "language", help="Language of the caller's texts: en, hi, ur (asked at a terminal; default en).")
 @click.option("--description", help="What the caller needs, in their words.")
 @click.option("--new", "force_new", is_flag=True, help="Open a new ticket even if the caller has one open in this category.")
 @click.option("--callback", "callback_ticket", type=TICKET,
               help="Record that a callback the caller asked for on the voice menu was returned (see 'helpline callbacks').")
 @json_option
 @pass_app
-def log_cmd(app, phone, area, category, caller_name, language, description, force_new, callback_ticket, as_json):
+def log_cmd(app, phone, no_phone, area, category, caller_name, language, description, force_new, callback_ticket,
+            as_json):
     """Log a call: open a ticket and read its ID to the caller.
 
     A second call from the same number in the same category while a ticket is still open
@@ -41,22 +53,49 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
     ticket it reopens it to its officer (the caller says it is not solved). The ticket is
     routed to the active officer for the area and category with the fewest open tickets.
 
+    At a terminal, missing fields are asked for, the language too (the district's languages
+    are listed; Enter takes en), and a follow-up call that gives another area than the open
+    ticket's asks whether to add the call to that ticket or open a new one. With no terminal
+    nothing is asked: the language is en, and such a call is added to the open ticket (which
+    keeps its area), with a line saying so and the call's area kept in the history.
+
     \b
     Example:
       helpline log --phone 09876543210 --area Khanyar --category ration \\
           --name "Ghulam Nabi" --lang ur --description "No ration for 5 people"
+      helpline log --no-phone --area Khanyar --category doctor --description "fever, no phone"
       helpline log --callback SXR-10429 --description "called back"
     """
     from helpline_core import tickets
+    from .common import ask, terminal
+
     cfg = app.config
     if callback_ticket:
-        if phone or area or category or caller_name or force_new:
+        if phone or no_phone or area or category or caller_name or force_new:
             raise click.UsageError("--callback records a returned call on an existing ticket; it takes only "
                                    "--description (and --json).")
         return _callback_returned(app, callback_ticket, description, as_json)
-    phone = need(phone, "--phone", "Caller's phone", param_type=PHONE)
+    if no_phone and phone:
+        raise click.UsageError("give either --phone or --no-phone, not both.")
+    if not no_phone and phone is None:
+        if not terminal():
+            raise click.UsageError("Missing option '--phone' (no terminal to ask on; "
+                                   "--no-phone for a caller with no number).")
+        phone = _ask_phone()
     area = need(area, "--area", "Area", check=cfg.area)
     category = need(category, "--category", f"Category ({', '.join(cfg.categories)})", check=cfg.category)
+    area, category = cfg.area(area), cfg.category(category)
+    target = None
+    if phone and not force_new and terminal():  # a short read under the lock; the questions come after it
+        with app.store.ticket_transaction() as db:
+            target = tickets.followup_target(db, cfg, phone, category)
+        if target and target["area"] != area and not click.confirm(
+                f"{target['id']} is open for this caller in {target['area']}, this call says {area}. "
+                f"Add the call to {target['id']}? (no: open a new ticket)", default=True):
+            force_new, target = True, None
+    if language is None:
+        default = "en" if "en" in cfg.languages else cfg.languages[0]
+        language = default if target else ask(f"Language ({', '.join(cfg.languages)})", default, check=cfg.language)
     now = app.now()
     with app.store.ticket_transaction() as db:
         ticket, followup = tickets.log_call(
@@ -77,6 +116,9 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
         click.echo(f"Ticket {ticket['id']}   (read out: {spoken})")
         if ticket.get("follows"):
             click.echo(f"  follows the caller's earlier ticket {ticket['follows']} (final)")
+    if followup and ticket["area"] != area:
+        click.echo(f"  note: the caller gave area {area}; {ticket['id']} stays in {ticket['area']} "
+                   f"(for a separate ticket, log the call again with --new)")
     if ticket["officer"]:
         click.echo(f"  assigned to {ticket['officer']}")
     elif followup:
@@ -88,6 +130,8 @@ def log_cmd(app, phone, area, category, caller_name, language, description, forc
     no_texts = no_texts_reason(ticket)
     if no_texts:
         click.echo(f"  {no_texts}")
+    if not ticket["phone"]:
+        click.echo("  read the ticket ID out twice: the caller gets it by no SMS")
 
 
 def _callback_returned(app, ticket_id, description, as_json):
@@ -161,32 +205,103 @@ def resolve_cmd(app, ticket_id, note, by, as_json):
 
 
 @click.command("verify")
-@ticket_argument()
+@ticket_argument(required=False)
 @click.option("--confirmed", is_flag=True, help="The caller confirms it is solved: close it.")
 @click.option("--not-solved", is_flag=True, help="The caller says it is not solved: reopen it.")
+@click.option("--not-reached", is_flag=True,
+              help="The caller did not answer: it stays on the list; after [verification] max_attempts "
+                   "(default 3) the supervisor's digest lists it.")
 @click.option("--note", help="What the caller said.")
 @click.option("--by", help="The verifier (default: --as); never the officer who resolved it.")
+@click.option("--from-list", "from_list", type=click.Path(dir_okay=False),
+              help="Load a night's filled-in verification list (CSV) instead of one ticket.")
+@click.option("--dry-run", is_flag=True, help="With --from-list: check every row, change nothing.")
+@click.option("--rejects", "rejects_file", type=click.Path(dir_okay=False),
+              help="With --from-list: where to write the rejected rows "
+                   "(default: verification/<file>-<time>-rejects.csv in the data directory).")
 @json_option
 @pass_app
-def verify_cmd(app, ticket_id, confirmed, not_solved, note, by, as_json):
-    """Record the cross-check with the caller of a resolved ticket.
+def verify_cmd(app, ticket_id, confirmed, not_solved, not_reached, note, by, from_list, dry_run, rejects_file,
+               as_json):
+    """Record the cross-check with the caller of a resolved ticket, or load a whole list.
+
+    With --from-list, each row of the nightly list (verification/YYYY-MM-DD.csv, filled in
+    in a spreadsheet and saved as CSV) is recorded: its outcome column says confirmed, not
+    solved or not reached (an empty one is skipped), its verifier column who called. Rows
+    that cannot be recorded go to a rejects file with the reason, to fix and load again;
+    loading the same list twice records nothing twice.
 
     \b
     Example:
       helpline --as nusrat verify SXR-10429 --confirmed
       helpline verify SXR-10429 --not-solved --note "kit never arrived"
+      helpline verify SXR-10429 --not-reached --note "phone switched off"
+      helpline verify --from-list verification/2026-11-30.csv --dry-run
     """
+    if from_list:
+        if ticket_id or confirmed or not_solved or not_reached or note or by:
+            raise click.UsageError("--from-list takes the outcomes from the file: give no TICKET, outcome, "
+                                   "--note or --by with it.")
+        _verify_list(app, from_list, dry_run, rejects_file, as_json)
+        return
     from helpline_core import tickets
 
-    if confirmed == not_solved:
-        raise click.UsageError("say either --confirmed or --not-solved.")
+    if dry_run or rejects_file:
+        raise click.UsageError("--dry-run and --rejects go with --from-list.")
+    if ticket_id is None:
+        raise click.UsageError("Missing argument 'TICKET' (or --from-list FILE.csv).")
+    if confirmed + not_solved + not_reached != 1:
+        raise click.UsageError("say one of --confirmed, --not-solved or --not-reached.")
     now = app.now()
     with app.store.ticket_transaction() as db:
-        ticket = tickets.verify(db, app.config, ticket_id, confirmed=confirmed, note=note, by=by,
-                                actor=app.actor, now=now)
-    message = (f"{ticket['id']} closed (confirmed by caller)." if ticket["status"] == "closed"
-               else f"{ticket['id']} reopened ({ticket['status']}{', ' + ticket['officer'] if ticket['officer'] else ''}).")
+        if not_reached:
+            ticket = tickets.verification_not_reached(db, app.config, ticket_id, note=note, by=by, actor=app.actor,
+                                                      now=now)
+        else:
+            ticket = tickets.verify(db, app.config, ticket_id, confirmed=confirmed, note=note, by=by,
+                                    actor=app.actor, now=now)
+    if not_reached:
+        from helpline_core.verification import max_attempts
+
+        count, limit = tickets.not_reached_count(ticket), max_attempts(app.config)
+        message = f"{ticket['id']} stays on the verification list (caller not reached {count} of {limit} times)."
+        if count >= limit:
+            message += "\n  the supervisor's morning digest lists it from now on"
+    elif ticket["status"] == "closed":
+        message = f"{ticket['id']} closed (confirmed by caller)."
+    else:
+        message = f"{ticket['id']} reopened ({ticket['status']}{', ' + ticket['officer'] if ticket['officer'] else ''})."
     _done(app, ticket, now, as_json, message)
+
+
+def _verify_list(app, path, dry_run, rejects_file, as_json):
+    from helpline_core.importer import write_rejects
+    from helpline_core.verification_results import default_rejects_path, load_results
+
+    now = app.now()
+    result = load_results(app.store, app.config, path, actor=app.actor, now=now, dry_run=dry_run)
+    written = None
+    if result.rejects and (rejects_file or not dry_run):
+        written = write_rejects(rejects_file or default_rejects_path(app.store, path, now), result)
+    if as_json:
+        print_json(dict(result.as_dict(), rejects_file=str(written) if written else None))
+        return
+    counts = result.as_dict()
+    line = (f"confirmed {counts['confirmed']} (closed), not solved {counts['not_solved']} (reopened), "
+            f"not reached {counts['not_reached']}, no outcome {counts['no_outcome']}, "
+            f"rejected {counts['rejected']}, of {result.rows} rows in {result.file}")
+    if dry_run:
+        click.echo(f"Dry run: would record {line}. Nothing was changed.")
+    else:
+        click.echo(f"Recorded {line}.")
+    for number, reason, _ in result.rejects[:10]:
+        click.echo(f"  row {number}: {reason}")
+    if len(result.rejects) > 10:
+        click.echo(f"  ... and {len(result.rejects) - 10} more")
+    if written:
+        click.echo(f"  rejected rows with their reasons: {written}")
+    elif result.rejects:
+        click.echo("  (add --rejects FILE to get the rejected rows with their reasons)")
 
 
 @click.command("reopen")

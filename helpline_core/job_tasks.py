@@ -69,16 +69,26 @@ def _age(opened_at, now):
 
 def _fit_digest(context, lang, budget, oldest, policy=None):
     """Put as many of the ``oldest`` tickets in the digest as its segment budget allows and, with a
-    DLT registry (``policy``, a ``dlt.SendPolicy``), as one of its registered wordings has room for."""
+    DLT registry (``policy``, a ``dlt.SendPolicy``), as one of its registered wordings has room for;
+    then, if still over, as many of the ``unreached`` ticket IDs (their count always stays)."""
     from .sms_templates import render
 
     data_dir = policy.data_dir if policy else None
+
+    def fits(trial):
+        return render("officer_digest", lang, trial, data_dir=data_dir)[2] <= budget \
+            and (policy is None or policy.accepts("officer_digest", lang, trial))
+
     for count in range(min(len(oldest), 5), -1, -1):
         trial = dict(context, oldest=oldest[:count])
-        if count == 0 or (render("officer_digest", lang, trial, data_dir=data_dir)[2] <= budget
-                          and (policy is None or policy.accepts("officer_digest", lang, trial))):
+        if fits(trial):
             return trial
-    return context
+    unreached = context.get("unreached") or []
+    for count in range(len(unreached) - 1, -1, -1):
+        trial = dict(context, oldest=[], unreached=unreached[:count])
+        if fits(trial):
+            return trial
+    return dict(context, oldest=[], unreached=[]) if "unreached" in context else dict(context, oldest=[])
 
 
 def _supervisors_for(officers, area):
@@ -88,9 +98,12 @@ def _supervisors_for(officers, area):
 
 def digest_task(store, config, *, now, day, **_):
     """Morning digests: one SMS per active officer with assigned work; supervisors get the overdue
-    tickets of their areas. Counts, the oldest few (as many as the budget allows) and the number
-    of tickets assigned since the officer's previous digest."""
+    tickets of their areas and the resolved ones whose caller the verifiers could not reach
+    ``[verification] max_attempts`` times. Counts, the oldest few (as many as the budget allows)
+    and the number of tickets assigned since the officer's previous digest."""
     from .sms_templates import budget_for
+    from .tickets import RESOLVED, not_reached_count
+    from .verification import max_attempts
 
     from .outbox import keys_in_day_files
 
@@ -98,25 +111,34 @@ def digest_task(store, config, *, now, day, **_):
 
     budget = budget_for(config, "officer_digest", "en")
     policy = SendPolicy(config, store.data_dir)
+    attempts = max_attempts(config)
     queued = 0
     gone = keys_in_day_files(store, config, now, days=max(2, (now.astimezone(config.tz).date() - day).days + 2))
     with store.transaction() as db:
-        live = [t for t in db.table("tickets").all() if t["status"] in (OPEN, ASSIGNED)]
+        all_live = db.table("tickets").all()
+        live = [t for t in all_live if t["status"] in (OPEN, ASSIGNED)]
         officers = db.table("officers").all()
+        unreachable = {}  # supervisor -> IDs of resolved tickets whose caller was not reached
+        for t in all_live:
+            if t["status"] == RESOLVED and not_reached_count(t) >= attempts:
+                for supervisor in _supervisors_for(officers, t["area"]):
+                    unreachable.setdefault(supervisor["officer_id"], []).append(t["id"])
         for officer in officers:
             if not officer["active"] or officer.get("phone_type") == "landline":
                 continue
+            unreached = []
             if officer["role"] == "officer":
                 mine = [t for t in live if t["officer"] == officer["officer_id"]]
                 shown = mine
             elif officer["role"] == "supervisor":
                 mine = [t for t in live if t["area"] in officer["areas"]]
                 shown = [t for t in mine if is_overdue(t, now)]
-                if not shown:
+                unreached = sorted(unreachable.get(officer["officer_id"], []))
+                if not shown and not unreached:
                     continue
             else:
                 continue
-            if not mine:
+            if not mine and not unreached:
                 continue
             since = from_iso(officer.get("last_digest_at")) if officer.get("last_digest_at") else None
             new = [t for t in mine if since is None or any(
@@ -124,7 +146,8 @@ def digest_task(store, config, *, now, day, **_):
             oldest = [{"id": t["id"], "category": category_word(t["category"], officer["lang"]), "area": t["area"],
                        "age": _age(t["opened_at"], now)} for t in sorted(shown, key=lambda t: t["opened_at"])]
             context = {"district": config.district_name, "date": day.isoformat(), "open_count": len(mine),
-                       "overdue_count": sum(is_overdue(t, now) for t in mine), "new_count": len(new)}
+                       "overdue_count": sum(is_overdue(t, now) for t in mine), "new_count": len(new),
+                       "unreached_count": len(unreached), "unreached": unreached[:3]}
             key = f"digest:{day.isoformat()}:{officer['officer_id']}:{officer['phone']}"
             if key in gone:  # this slot's digest was sent already (a rerun)
                 continue

@@ -79,6 +79,76 @@ def edit_officer(db, config, officer_id, *, actor, now, **changes):
     return db.table("officers").get(doc_id=officer.doc_id)
 
 
+def missing_for_duty(officer):
+    """What an officer lacks to be given work: an officer needs a phone (their texts), areas and
+    categories (routing); a supervisor a phone (escalations, digests); a verifier nothing more.
+
+    :param officer: an officer document (or the dict it would become).
+    :returns: a list of what is missing, in words (``["a phone", "areas"]``), empty when complete.
+    """
+    missing = []
+    if officer.get("role") in ("officer", "supervisor") and not officer.get("phone"):
+        missing.append("a phone")
+    if officer.get("role") == "officer":
+        if not officer.get("areas"):
+            missing.append("areas")
+        if not officer.get("categories"):
+            missing.append("categories")
+    return missing
+
+
+def activate_officer(db, config, officer_id, *, actor, now, note=None, **changes):
+    """Bring a deactivated officer (a transferred officer, a queue created by an import) back.
+
+    :param changes: fields to set in the same step (``name``, ``phone``, ``areas``, ``categories``,
+        ``role``, ``lang``; None leaves one as it is), e.g. the phone an imported queue lacks.
+    :returns: the officer, active; one ``activated`` history event holds every change.
+    :raises InvalidValue: already active; a bad value; or the officer would still lack a phone,
+        areas or categories (``missing_for_duty``): nothing is changed then.
+    :raises NotFound: unknown officer, area or category.
+    """
+    officer = get_officer(db, officer_id)
+    if officer["active"]:
+        raise InvalidValue(f"officer {officer['officer_id']} is already active.")
+    fields = _checked(config, **{k: v for k, v in changes.items() if v is not None})
+    missing = missing_for_duty(dict(officer, **fields))
+    if missing:
+        options = {"a phone": "--phone NUMBER", "areas": "--area AREA", "categories": "--category CATEGORY"}
+        lacks = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+        raise InvalidValue(
+            f"officer {officer['officer_id']} lacks {lacks}; give them with the activation: "
+            f"helpline officer activate {officer['officer_id']} {' '.join(options[m] for m in missing)}")
+    fields["active"] = True
+    diff = {k: [officer.get(k), v] for k, v in fields.items() if officer.get(k) != v}
+    event = {"type": "activated", "at": to_iso(now), "actor": actor, "note": note, "changes": diff}
+    fields["history"] = officer["history"] + [event]
+    db.table("officers").update(fields, doc_ids=[officer.doc_id])
+    return db.table("officers").get(doc_id=officer.doc_id)
+
+
+def update_officer(db, config, officer_id, *, actor, now, active=None, note=None, **changes):
+    """``officer edit``: change fields and, with ``active``, switch the officer on or off.
+
+    :param active: True activates (``activate_officer``, the changes in the same event), False
+        deactivates after the other changes (``deactivate_officer``: their tickets go back to
+        open), None leaves it.
+    :returns: ``(officer, [ticket IDs returned to open])``.
+    :raises InvalidValue: nothing to change, a bad value, or see ``activate_officer``.
+    """
+    officer = get_officer(db, officer_id)
+    given = {k: v for k, v in changes.items() if v is not None}
+    if active and not officer["active"]:
+        return activate_officer(db, config, officer_id, actor=actor, now=now, note=note, **given), []
+    if active is False and officer["active"]:
+        if given:
+            edit_officer(db, config, officer_id, actor=actor, now=now, **given)
+        return deactivate_officer(db, config, officer_id, actor=actor, now=now, reason=note)
+    if active is not None and not given:
+        state = "active" if active else "deactivated"
+        raise InvalidValue(f"officer {officer['officer_id']} is already {state}.")
+    return edit_officer(db, config, officer_id, actor=actor, now=now, **given), []
+
+
 def deactivate_officer(db, config, officer_id, *, actor, now, reason=None):
     """Deactivate an officer; their assigned tickets go back to ``open`` for reassignment.
 

@@ -1,7 +1,7 @@
 """The stable, documented shapes that ``--json`` and ``--csv`` print (see README, "JSON output")."""
 
 from .clock import local_iso
-from .tickets import is_overdue
+from .tickets import is_overdue, not_reached_count
 
 TICKET_FIELDS = ("id", "status", "phone", "phone_type", "caller_name", "area", "category", "description",
                  "language", "officer", "opened_at", "due_at", "resolved_at", "closed_at", "overdue",
@@ -15,12 +15,14 @@ def ticket_record(ticket, tz, now, with_history=True):
 
     :returns: a dict with the fields of ``TICKET_FIELDS`` (times ISO 8601 in the district's zone
         with their offset, or None), ``history`` (events with ``type``, ``at``, ``actor``, ``note``,
-        ``changes``) when asked.
+        ``changes``) when asked, and ``not_reached`` (verification calls that did not reach the
+        caller since the ticket was last resolved).
     """
     record = {f: ticket.get(f) for f in TICKET_FIELDS}
     for f in _TIMES:
         record[f] = local_iso(ticket.get(f), tz)
     record["overdue"] = is_overdue(ticket, now)
+    record["not_reached"] = not_reached_count(ticket)
     record["messages"] = [{"key": key, "state": state} for key, state in (ticket.get("messages") or {}).items()]
     if with_history:
         record["history"] = [

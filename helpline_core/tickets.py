@@ -113,14 +113,41 @@ def get_live(db, config, ticket_id):
     return ticket
 
 
+def _same_caller(db, e164, category):
+    """:returns: the live tickets of number ``e164`` in ``category`` (none for an unknown number)."""
+    from .store import live_rows
+
+    if not e164:
+        return []
+    matches = [serial for serial, (phone, cat, _, _) in live_rows(db) if phone == e164 and cat == category]
+    for serial in matches:
+        _load(db, serial)
+    return [db.table("tickets").get(doc_id=serial) for serial in matches]
+
+
+def followup_target(db, config, phone, category):
+    """The ticket a call from ``phone`` about ``category`` would be added to (``log_call``).
+
+    :param phone: E.164 (or as typed), or None for a caller with no number (never a follow-up).
+    :returns: the newest live, non-final ticket of that number in that category, or None.
+    :raises InvalidValue, NotFound: bad phone or category. Reads only: nothing is changed.
+    """
+    e164 = parse_phone(phone)[0] if phone else None
+    active = [t for t in _same_caller(db, e164, config.category(category)) if t["status"] not in FINAL]
+    return max(active, key=lambda t: t["serial"]) if active else None
+
+
 def log_call(db, config, store, *, phone, area, category, actor, now, caller_name=None,
              language="en", description=None, force_new=False):
     """Log one call: open a ticket, or add the call to the caller's open ticket in that category.
 
     A call on a *resolved* ticket says it is not solved: it reopens the ticket to its officer (a
-    ``reopen`` event after the ``call``; the caller is texted that it is open again).
+    ``reopen`` event after the ``call``; the caller is texted that it is open again). A call that
+    gives another area than the open ticket's is still added to it: the ticket keeps its area and
+    the call's event notes the one given.
 
-    :param phone: as typed (parsed for region IN), or None when the caller's number is unknown.
+    :param phone: as typed (parsed for region IN), or None when the caller's number is unknown
+        (withheld, no caller ID): the ticket is never texted and never matched as a follow-up.
     :param store: the ``Store`` (to look up the caller's archived tickets for a link).
     :param force_new: open a new ticket even when the caller has one open in the category.
     :returns: ``(ticket, followup)``; ``followup`` is True when the call was added to a ticket.
@@ -132,18 +159,17 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
     language = config.language(language or "en")
     caller_name = clean_text(caller_name, 80, "the caller's name") or None
     description = clean_text(description, 1000, "the description") or None
-    from .store import live_rows
-
     tickets = db.table("tickets")
-    matches = [serial for serial, (phone, cat, _, _) in live_rows(db) if e164 and phone == e164 and cat == category]
-    for serial in matches:
-        _load(db, serial)
-    same_caller = [tickets.get(doc_id=serial) for serial in matches]
+    same_caller = _same_caller(db, e164, category)
     if not force_new:
         active = [t for t in same_caller if t["status"] not in FINAL]
         if active:
             ticket = max(active, key=lambda t: t["serial"])
-            event = _event("call", actor, now, description)
+            note = description
+            if ticket["area"] != area:  # the ticket keeps its area; the call's is kept in the history
+                note = "; ".join(x for x in (f"caller gave area {area} (ticket is for {ticket['area']})",
+                                             description) if x)
+            event = _event("call", actor, now, note)
             ticket = _apply(tickets, ticket, event, calls=ticket["calls"] + 1)
             if ticket["status"] == RESOLVED:  # the caller is saying it is not solved: back to the officer
                 return _reopen(db, config, ticket, _event("reopen", actor, now, FOLLOWUP_REOPEN_NOTE), now), True
@@ -164,7 +190,8 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
         "opened_at": to_iso(now), "due_at": to_iso(due_at(config, category, now)),
         "resolved_at": None, "resolved_by": None, "closed_at": None, "final_at": None,
         "follows": follows, "calls": 1,
-        "history": [_event("opened", actor, now, f"follows {follows}" if follows else None)],
+        "history": [_event("opened", actor, now, f"follows {follows}" if follows else
+                           None if e164 else "no caller number: never texted")],
     }
     blocked = blocked_reason(db, e164)
     if blocked:
@@ -243,28 +270,87 @@ def _reopen(db, config, ticket, event, now):
     return _fresh(db, ticket)
 
 
-def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None):
-    """Record the cross-check with the caller: ``confirmed`` closes, otherwise reopens to the officer.
-
-    :param by: the verifier (defaults to ``actor``); must not be the officer who resolved it.
-    :raises TransitionError: unless resolved, or when the verifier resolved it.
-    """
-    ticket = get_live(db, config, ticket_id)
-    _require(ticket, "verify")
-    verifier = clean_text(by or actor)
+def _check_verifier(db, ticket, verifier):
+    """:raises TransitionError: when ``verifier`` is the officer who resolved ``ticket`` (by ID or name)."""
     resolver = ticket.get("resolved_by")
     if resolver:
         officer = db.table("officers").get(Query().officer_id == resolver) or {}
         names = {resolver.casefold(), str(officer.get("name", "")).casefold()}
         if verifier.casefold() in names:
             raise TransitionError(f"{ticket['id']} was resolved by {resolver}; someone else must verify it.")
+
+
+def _verify_event(verifier, actor, now, note, extra):
+    event = _event("verify", verifier, now, note)
+    if verifier != actor:
+        event["recorded_by"] = actor  # the operator who typed it in: theirs to undo
+    event.update(extra or {})
+    return event
+
+
+def verify(db, config, ticket_id, *, confirmed, actor, now, note=None, by=None, extra=None):
+    """Record the cross-check with the caller: ``confirmed`` closes, otherwise reopens to the officer.
+
+    :param by: the verifier (defaults to ``actor``); must not be the officer who resolved it.
+    :param extra: more fields for the history event (``{"from_list": "2026-11-30"}``).
+    :raises TransitionError: unless resolved, or when the verifier resolved it.
+    """
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "verify")
+    verifier = clean_text(by or actor)
+    _check_verifier(db, ticket, verifier)
     if confirmed:
         stamp = to_iso(now)
-        ticket = _apply(db.table("tickets"), ticket, _event("verify", verifier, now, note or "confirmed by caller"),
+        ticket = _apply(db.table("tickets"), ticket,
+                        _verify_event(verifier, actor, now, note or "confirmed by caller", extra),
                         status=CLOSED, closed_at=stamp, final_at=stamp)
         notify.ticket_event(db, config, ticket, "close", now)
         return _fresh(db, ticket)
-    return _reopen(db, config, ticket, _event("verify", verifier, now, note or "caller says not solved"), now)
+    return _reopen(db, config, ticket, _verify_event(verifier, actor, now, note or "caller says not solved", extra),
+                   now)
+
+
+NOT_REACHED = "not_reached"  # the history event of a verification call nobody answered
+
+
+def undone_events(ticket):
+    """:returns: the set of history indexes that an ``undo`` event has taken back."""
+    return {e["undoes"] for e in ticket.get("history", ()) if e.get("type") == "undo" and "undoes" in e}
+
+
+def not_reached_count(ticket):
+    """:returns: how often the verifier could not reach the caller since the ticket was last
+    resolved (``not_reached`` events after the last ``resolve`` event, undone ones not counted)."""
+    history = ticket.get("history", ())
+    undone = undone_events(ticket)
+    count = 0
+    for index, event in enumerate(history):
+        if event.get("type") == "resolve":
+            count = 0
+        elif event.get("type") == NOT_REACHED and index not in undone:
+            count += 1
+    return count
+
+
+def verification_not_reached(db, config, ticket_id, *, actor, now, note=None, by=None, extra=None):
+    """Record a verification call that did not reach the caller: the ticket stays ``resolved`` and
+    on the verification list; the attempts are counted (``not_reached_count``). Once they reach
+    ``[verification] max_attempts`` the supervisor's morning digest lists the ticket
+    (``job_tasks.digest_task``). Nothing is texted.
+
+    :param by: the verifier (default ``actor``); the same rule as ``verify``: never the resolver.
+    :param extra: more fields for the history event (``{"from_list": "2026-11-30"}``).
+    :returns: the ticket. :raises TransitionError: unless resolved, or when the verifier resolved it.
+    """
+    ticket = get_live(db, config, ticket_id)
+    _require(ticket, "verify")
+    verifier = clean_text(by or actor)
+    _check_verifier(db, ticket, verifier)
+    event = _event(NOT_REACHED, verifier, now, note or "caller not reached")
+    if verifier != actor:
+        event["recorded_by"] = actor
+    event.update(extra or {})
+    return _apply(db.table("tickets"), ticket, event)
 
 
 def reopen(db, config, ticket_id, *, note, actor, now):

@@ -42,6 +42,7 @@ COLUMNS = (
     ("officer", "Officer"),
     ("resolved_local", "Resolved (local)"),
     ("sms_resolved", "'Resolved' SMS"),
+    ("not_reached", "Not reached before"),
     ("outcome", "Outcome"),
     ("verifier_note", "Verifier's note"),
 )
@@ -60,6 +61,20 @@ SMS_WORDS = {
     "cancelled": "cancelled: not sent",
 }
 NO_TEXT = "no text"
+
+
+def max_attempts(config):
+    """:returns: ``[verification] max_attempts`` from config.toml (default 3): after this many
+    verification calls that did not reach the caller, the ticket goes to the supervisor's digest.
+
+    :raises ConfigError: not a whole number of at least 1.
+    """
+    from .errors import ConfigError
+
+    value = config.raw.get("verification", {}).get("max_attempts", 3)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{config.path}: verification.max_attempts = {value!r} is not a whole number of at least 1.")
+    return value
 
 
 def build_verification_list(db, config, day, *, sample=None, seed=None):
@@ -92,7 +107,8 @@ def build_verification_list(db, config, day, *, sample=None, seed=None):
              "area", "category", "asked" (the description; "" for a sensitive category),
              "resolution_note" (note of the last "resolve" event; "" for a sensitive category), "officer" ("rafiq (Rafiq Ahmad)", the resolving officer),
              "resolved_local" ("YYYY-MM-DD HH:MM" in the district's zone),
-             "sms_resolved" (see ``sms_state``), "outcome": "", "verifier_note": "",
+             "sms_resolved" (see ``sms_state``), "not_reached" (verification calls that did not
+             reach the caller so far, "" for none), "outcome": "", "verifier_note": "",
              "serial": int, "waiting": bool (resolved before ``day``)}
 
     :raises TypeError: ``day`` is not a date.
@@ -170,6 +186,8 @@ def _public_officer(officer):
 
 
 def _row(ticket, config, officers, waiting):
+    from .tickets import not_reached_count
+
     resolver = ticket.get("resolved_by")
     if resolver and resolver in officers and officers[resolver].get("name"):
         officer = f"{resolver} ({officers[resolver]['name']})"
@@ -188,6 +206,7 @@ def _row(ticket, config, officers, waiting):
         "officer": officer,
         "resolved_local": local_text(ticket.get("resolved_at"), config.tz),
         "sms_resolved": sms_state(ticket),
+        "not_reached": str(not_reached_count(ticket) or ""),
         "outcome": "",
         "verifier_note": "",
         "serial": ticket["serial"],

@@ -267,8 +267,8 @@ def test_row_columns(district):
         "ticket_id": ticket["id"], "caller_name": "Ghulam Nabi", "phone": "+919876543210", "area": "Khanyar",
         "category": "ration", "asked": "ration for five", "resolution_note": "Kit delivered",
         "officer": {"meena": "meena (Meena Kumari)", "rafiq": "rafiq (Rafiq Ahmad)"}[ticket["resolved_by"]],
-        "resolved_local": "2026-11-30 10:00", "sms_resolved": "not sent yet", "outcome": "", "verifier_note": "",
-        "serial": ticket["serial"], "waiting": False,
+        "resolved_local": "2026-11-30 10:00", "sms_resolved": "not sent yet", "not_reached": "", "outcome": "",
+        "verifier_note": "", "serial": ticket["serial"], "waiting": False,
     }
 
 
