@@ -422,7 +422,7 @@ def show_cmd(app, ticket_id, as_json):
 
     tz = app.config.tz
     click.echo(f"{record['id']}  {record['status'].upper()}{'  OVERDUE' if record['overdue'] else ''}")
-    phone = ticket["phone"] or "-"
+    phone = ticket["phone"] or "no number: never texted"
     from helpline_core.phones import textable
 
     if ticket["phone"] and not textable(ticket["phone_type"]):

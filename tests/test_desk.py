@@ -352,7 +352,7 @@ def test_cli_log_no_phone(ready):
     assert "  no phone number: the caller will get no SMS\n  read the ticket ID out twice" in out
     listed = run_cli(["list", "--csv"]).stdout
     assert len(listed.splitlines()) == 3 and ",unknown," in listed
-    assert "caller       -, - (unknown: cannot receive SMS)" in run_cli(["show", t["id"]]).stdout
+    assert "caller       -, no number: never texted, language en" in run_cli(["show", t["id"]]).stdout
     err = run_cli(["log", "--no-phone", "--phone", "9876543210", "--area", "Khanyar", "--category", "ration"],
                   expect=2).stderr
     assert err.startswith("Error: give either --phone or --no-phone, not both.")
