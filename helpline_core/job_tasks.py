@@ -69,26 +69,16 @@ def _age(opened_at, now):
 
 def _fit_digest(context, lang, budget, oldest, policy=None):
     """Put as many of the ``oldest`` tickets in the digest as its segment budget allows and, with a
-    DLT registry (``policy``, a ``dlt.SendPolicy``), as one of its registered wordings has room for;
-    then, if still over, as many of the ``unreached`` ticket IDs (their count always stays)."""
+    DLT registry (``policy``, a ``dlt.SendPolicy``), as one of its registered wordings has room for."""
     from .sms_templates import render
 
     data_dir = policy.data_dir if policy else None
-
-    def fits(trial):
-        return render("officer_digest", lang, trial, data_dir=data_dir)[2] <= budget \
-            and (policy is None or policy.accepts("officer_digest", lang, trial))
-
     for count in range(min(len(oldest), 5), -1, -1):
         trial = dict(context, oldest=oldest[:count])
-        if fits(trial):
+        if count == 0 or (render("officer_digest", lang, trial, data_dir=data_dir)[2] <= budget
+                          and (policy is None or policy.accepts("officer_digest", lang, trial))):
             return trial
-    unreached = context.get("unreached") or []
-    for count in range(len(unreached) - 1, -1, -1):
-        trial = dict(context, oldest=[], unreached=unreached[:count])
-        if fits(trial):
-            return trial
-    return dict(context, oldest=[], unreached=[]) if "unreached" in context else dict(context, oldest=[])
+    return context
 
 
 def _supervisors_for(officers, area):
@@ -118,7 +108,7 @@ def digest_task(store, config, *, now, day, **_):
         all_live = db.table("tickets").all()
         live = [t for t in all_live if t["status"] in (OPEN, ASSIGNED)]
         officers = db.table("officers").all()
-        unreachable = {}  # supervisor -> IDs of resolved tickets whose caller was not reached
+        unreachable = {}  # supervisor -> resolved tickets whose caller the verifiers could not reach
         for t in all_live:
             if t["status"] == RESOLVED and not_reached_count(t) >= attempts:
                 for supervisor in _supervisors_for(officers, t["area"]):
@@ -147,7 +137,7 @@ def digest_task(store, config, *, now, day, **_):
                        "age": _age(t["opened_at"], now)} for t in sorted(shown, key=lambda t: t["opened_at"])]
             context = {"district": config.district_name, "date": day.isoformat(), "open_count": len(mine),
                        "overdue_count": sum(is_overdue(t, now) for t in mine), "new_count": len(new),
-                       "unreached_count": len(unreached), "unreached": unreached[:3]}
+                       "unreached_count": len(unreached)}
             key = f"digest:{day.isoformat()}:{officer['officer_id']}:{officer['phone']}"
             if key in gone:  # this slot's digest was sent already (a rerun)
                 continue

@@ -169,7 +169,7 @@ def longest_contexts(config):
                "due_local": "31 Dec 23:59"}
     oldest = [{"id": ticket_id, "category": category, "area": area, "age": "12d"} for _ in range(2)]  # the digest job fits as many as the budget allows
     digest = {"district": district, "date": "2026-12-31", "open_count": 999, "overdue_count": 999,
-              "oldest": oldest, "new_count": 99, "unreached_count": 99, "unreached": []}
+              "oldest": oldest, "new_count": 99, "unreached_count": 99}
     escalation = {"district": district, "ticket_id": ticket_id, "category": category, "area": area,
                   "level": 2, "overdue_hours": 999, "officer_name": name40}
     contexts = {event: caller for event in CALLER_TEMPLATES}

@@ -74,7 +74,8 @@ def test_export_turns_each_value_into_var_and_lists_every_wording(district, data
     assert {name.split(".")[1] for name in exported["templates"]} == {"en", "hi", "ur"}
     assert len(exported["templates"]["officer_assigned.hi"]) == 8  # with and without caller name, description, due time
     digest = [e["text"] for e in exported["templates"]["officer_digest.en"]]
-    assert len(digest) == 6 and digest[-1] == "{#var#} {#var#}: {#var#} open, {#var#} overdue."
+    # 12: each of the 6 wordings with and without the supervisor's "callers not reached" sentence
+    assert len(digest) == 12 and digest[-1] == "{#var#} {#var#}: {#var#} open, {#var#} overdue."
     assert not any("Srinagar" in e["text"] for entries in exported["templates"].values() for e in entries)
     assert (exported["entity_id"], exported["sender"], exported["urls"]) == ("", "", [])
 

@@ -110,7 +110,7 @@ def test_backup_refuses_a_damaged_store_and_keeps_texts(district, tmp_path):
 
 
 CLI_CASES = [
-    (["verify", "SXR-10003", "--confirmed", "--not-solved"], 2, "Error: say either --confirmed or --not-solved."),
+    (["verify", "SXR-10003", "--confirmed", "--not-solved"], 2, "Error: say one of --confirmed, --not-solved or --not-reached."),
     (["show", "SXR-①0003"], 2, "Error: Invalid value for 'TICKET'"),
     (["show", "1" * 5000], 2, "Error: Invalid value for 'TICKET'"),
     (["sms", "list", "--ticket", "10004"], 2, "Error: Invalid value for '--ticket'"),
