@@ -555,3 +555,48 @@ def list_cmd(app, statuses, area, category, officer, overdue, since, until, phon
         officer=get_officer(db, officer)["officer_id"] if officer else None, overdue=overdue,
         since=since.date() if since else None, until=until.date() if until else None, phone=phone, limit=limit)
     _emit(app, found, app.now(), as_json, as_csv, show_sensitive)
+
+
+@click.command("undo")
+@ticket_argument(required=False)
+@click.option("--yes", is_flag=True, help="Do not ask (needed with no terminal).")
+@json_option
+@pass_app
+def undo_cmd(app, ticket_id, yes, as_json):
+    """Undo your own last change to a ticket (assign, unassign, resolve, reopen, reject,
+    verify, note), from its history.
+
+    Refused when someone changed the ticket since, and for a logged call (reject the ticket
+    instead). The undo is itself a history event. At a terminal it shows the change and
+    asks; with no terminal give --yes. With TICKET, only that ticket is looked at.
+
+    \b
+    Example:
+      helpline undo
+      helpline --as nusrat undo SXR-10429 --yes
+    """
+    from helpline_core.undo import describe, last_change, undo_last
+
+    from .common import terminal
+
+    cfg = app.config
+    ticket, index, event = last_change(app.store.snapshot(), cfg, app.actor, ticket_id)
+    what = describe(ticket, event, cfg.tz)
+    if not yes:
+        if not terminal():
+            raise click.UsageError(f"no terminal to confirm on: add --yes to undo the {what}.")
+        if not click.confirm(f"Undo the {what}?", default=False):
+            click.echo("Nothing was changed.")
+            return
+    now = app.now()
+    with app.store.transaction() as db:
+        ticket, event, sent = undo_last(db, cfg, app.actor, now, ticket_id=ticket_id, expect=(ticket["id"], index))
+    if as_json:
+        record = _record(app, ticket, now)
+        record["undone"] = {"type": event["type"], "index": index, "texts_sent": sent}
+        print_json(record)
+        return
+    click.echo(f"Undone: the {what}. {ticket['id']} is {ticket['status']}"
+               f"{' (' + ticket['officer'] + ')' if ticket['officer'] else ''}.")
+    if sent:
+        click.echo(f"  already texted, cannot be taken back: {', '.join(sent)}")

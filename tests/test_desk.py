@@ -418,3 +418,105 @@ def test_log_at_a_terminal_asks_the_language_and_about_another_area(ready, data_
     code, text = on_terminal(data_dir, ["log", "--area", "Khanyar", "--category", "ration", "--lang", "en"], ["-"])
     assert code == 0, text
     assert "no phone number: the caller will get no SMS" in text
+
+
+# undo -------------------------------------------------------------------------------------------
+
+
+def test_undo_takes_back_the_operators_last_change_from_its_changes(district):
+    from helpline_core.undo import undo_last
+
+    config, store = district
+    ticket = log(store, config)
+    act(store, tickets.resolve, config, ticket["id"], note="kit delivered", actor="op", now=NOW)
+    later = NOW + timedelta(minutes=5)
+    undone, event, sent = act(store, undo_last, config, "op", later)
+    assert event["type"] == "resolve" and sent == []
+    assert (undone["status"], undone["resolved_at"], undone["resolved_by"]) == ("assigned", None, None)
+    last = undone["history"][-1]
+    assert (last["type"], last["actor"], last["undoes"], last["note"]) == ("undo", "op", 2,
+                                                                          "undoes resolve of 2026-11-30 11:30")
+    assert last["changes"] == {"status": ["resolved", "assigned"], "resolved_at": [NOW.isoformat(), None],
+                               "resolved_by": ["meena", None]}
+    with pytest.raises(TransitionError, match="an undo cannot be undone"):
+        act(store, undo_last, config, "op", later)
+
+
+@pytest.mark.parametrize("steps, field, value", [
+    (["assign tariq"], "officer", "meena"),
+    (["unassign"], "officer", "meena"),
+    (["resolve", "reopen"], "status", "resolved"),
+    (["reject"], "status", "assigned"),
+    (["resolve", "verify"], "status", "resolved"),
+    (["resolve", "not_reached"], "not_reached", 0),
+    (["note"], "calls", 1),
+])
+def test_each_undoable_change(district, steps, field, value):
+    from helpline_core.undo import undo_last
+
+    config, store = district
+    ticket = log(store, config)
+    tid = ticket["id"]
+    for step in steps:
+        do = {"assign tariq": lambda db: tickets.assign(db, config, tid, "tariq", actor="op", now=NOW),
+              "unassign": lambda db: tickets.unassign(db, config, tid, actor="op", now=NOW),
+              "resolve": lambda db: tickets.resolve(db, config, tid, note="done", actor="op", now=NOW),
+              "reopen": lambda db: tickets.reopen(db, config, tid, note="no", actor="op", now=NOW),
+              "reject": lambda db: tickets.reject(db, config, store, tid, reason="prank", actor="op", now=NOW),
+              "verify": lambda db: tickets.verify(db, config, tid, confirmed=True, actor="op", now=NOW, by="nusrat"),
+              "not_reached": lambda db: tickets.verification_not_reached(db, config, tid, actor="op", now=NOW),
+              "note": lambda db: tickets.add_note(db, config, tid, "son will come", actor="op", now=NOW)}[step]
+        with store.transaction() as db:
+            do(db)
+    undone, event, _ = act(store, undo_last, config, "op", NOW + timedelta(minutes=1))
+    assert event["type"] == steps[-1].split()[0]
+    got = tickets.not_reached_count(undone) if field == "not_reached" else undone[field]
+    assert got == value
+
+
+def test_undo_is_refused_when_someone_changed_the_ticket_since_or_for_a_log(district):
+    from helpline_core.undo import last_change, undo_last
+
+    config, store = district
+    ticket = log(store, config)
+    with pytest.raises(TransitionError, match="a logged call cannot be undone"):
+        act(store, undo_last, config, "op", NOW)  # the routed assign is part of the log
+    act(store, tickets.resolve, config, ticket["id"], note="done", actor="op", now=NOW)
+    act(store, tickets.add_note, config, ticket["id"], "checked", actor="asha", now=NOW + timedelta(minutes=1))
+    before = file_bytes(store.data_dir)
+    with pytest.raises(TransitionError, match=r"asha changed the ticket since \(note at 2026-11-30 11:31\)"):
+        act(store, undo_last, config, "op", NOW + timedelta(minutes=2))
+    assert file_bytes(store.data_dir) == before
+    assert last_change(store.snapshot(), config, "asha")[2]["type"] == "note"
+    with pytest.raises(Exception, match="nobody made no change|made no change"):
+        last_change(store.snapshot(), config, "nobody")
+
+
+def test_cli_undo(ready, data_dir):
+    run_cli = ready
+    t = cli_log(run_cli)
+    run_cli(["resolve", t["id"], "--note", "delivered"])
+    before = file_bytes(data_dir)
+    err = run_cli(["undo"], expect=2).stderr
+    assert err.startswith(f"Error: no terminal to confirm on: add --yes to undo the resolve of {t['id']} at ")
+    assert file_bytes(data_dir) == before
+    out = run_cli(["undo", "--yes"]).stdout
+    assert out.startswith(f"Undone: the resolve of {t['id']} at ") and out.endswith(f"{t['id']} is assigned (rafiq).\n")
+    shown = run_cli(["show", t["id"], "--json"], as_json=True)
+    assert shown["status"] == "assigned" and shown["history"][-1]["type"] == "undo"
+    run_cli(["--as", "asha", "note", t["id"], "called the officer"])
+    run_cli(["--as", "asha", "undo", t["id"], "--yes", "--json"], as_json=True)
+    err = run_cli(["undo", "--yes"], expect=1).stderr
+    assert err.startswith(f"Error: your last change is the undo of {t['id']}")
+
+
+def test_cli_undo_asks_at_a_terminal(ready, data_dir):
+    run_cli = ready
+    t = cli_log(run_cli)
+    run_cli(["resolve", t["id"], "--note", "delivered"])
+    code, text = on_terminal(data_dir, ["undo"], ["n"])
+    assert code == 0 and f"Undo the resolve of {t['id']}" in text and "Nothing was changed." in text
+    assert run_cli(["show", t["id"], "--json"], as_json=True)["status"] == "resolved"
+    code, text = on_terminal(data_dir, ["undo"], ["y"])
+    assert code == 0 and "Undone: the resolve" in text
+    assert run_cli(["show", t["id"], "--json"], as_json=True)["status"] == "assigned"
