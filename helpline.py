@@ -94,7 +94,7 @@ for command in (
     district.init_cmd, district.info_cmd,
     tickets.log_cmd, tickets.assign_cmd, tickets.unassign_cmd, tickets.resolve_cmd, tickets.verify_cmd,
     tickets.reopen_cmd, tickets.reject_cmd, tickets.note_cmd, tickets.edit_cmd, tickets.show_cmd, tickets.find_cmd,
-    tickets.list_cmd, tickets.undo_cmd,
+    tickets.list_cmd, tickets.undo_cmd, tickets.handover_cmd,
     officers.officer_group, sms.sms_group, sms.templates_group, jobs.jobs_group, jobs.scheduler_cmd,
     db_commands.db_group, demo_commands.demo_cmd,
     records.import_cmd, records.import_json_cmd, records.report_cmd, records.stats_cmd, records.export_cmd,

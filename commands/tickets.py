@@ -600,3 +600,80 @@ def undo_cmd(app, ticket_id, yes, as_json):
                f"{' (' + ticket['officer'] + ')' if ticket['officer'] else ''}.")
     if sent:
         click.echo(f"  already texted, cannot be taken back: {', '.join(sent)}")
+
+
+@click.command("handover")
+@click.option("--since", "since_text", metavar="TIME",
+              help="Start here (local time, e.g. 2026-11-30T20:00) instead of the last handover; not recorded.")
+@json_option
+@pass_app
+def handover_cmd(app, since_text, as_json):
+    """The shift summary for the next operator: new tickets, escalations, tickets awaiting
+    verification, texts failed or held, jobs failed.
+
+    It covers the time since the last handover (each one without --since is recorded and is
+    where the next starts; with none yet, the last 12 hours) or since --since.
+
+    \b
+    Example:
+      helpline handover
+      helpline handover --since 2026-11-30T20:00 --json
+    """
+    from helpline_core.clock import local_text, parse_as_of
+    from helpline_core.handover import build_handover, record_handover
+
+    cfg = app.config
+    since = None
+    if since_text:
+        try:
+            since = parse_as_of(since_text, cfg.tz)
+        except ValueError:
+            raise click.BadParameter(f"'{since_text}' is not a time like 2026-11-30T20:00.",
+                                     param_hint="'--since'") from None
+    now = app.now()
+    summary = build_handover(app.store, cfg, now, since)
+    if since is None:
+        with app.store.transaction() as db:
+            record_handover(db, app.actor, now, parse_as_of(summary["since"], cfg.tz))
+    if as_json:
+        print_json(_local_times(dict(summary, recorded=since is None), cfg.tz))
+        return
+    tz = cfg.tz
+    source = {"given": "", "default": " (no handover recorded yet: the last 12 hours)",
+              "last handover": f" (last handover, by {(summary['last_handover'] or {}).get('actor')})"}
+    click.echo(f"Handover: {cfg.district_name} ({cfg.district_code}), since {local_text(summary['since'], tz)}"
+               f"{source[summary['since_source']]} to {local_text(summary['now'], tz)}")
+    click.echo(f"  new tickets: {len(summary['new'])}")
+    for t in summary["new"]:
+        click.echo(f"    {t['id']:<11} {t['status']:<9} {t['area'][:18]:<18} {t['category'][:11]:<11} {t['officer'] or '-'}")
+    click.echo(f"  escalations: {len(summary['escalations'])}")
+    for e in summary["escalations"]:
+        click.echo(f"    {e['id']:<11} {local_text(e['at'], tz)}  {e['note'] or ''}")
+    click.echo(f"  awaiting verification: {len(summary['awaiting_verification'])}")
+    for t in summary["awaiting_verification"]:
+        tries = f"  caller not reached {t['not_reached']}x" if t["not_reached"] else ""
+        click.echo(f"    {t['id']:<11} resolved {local_text(t['resolved_at'], tz)}  {t['area']}{tries}")
+    click.echo(f"  texts failed: {len(summary['texts_failed'])}")
+    for m in summary["texts_failed"]:
+        click.echo(f"    {m['state']:<11} {m['key']}  {m['error'] or ''}".rstrip())
+    click.echo(f"  texts held: {len(summary['texts_held'])}" + (" (quiet hours or waiting for a retry)"
+                                                                   if summary["texts_held"] else ""))
+    click.echo(f"  jobs failed: {len(summary['jobs_failed'])}")
+    for j in summary["jobs_failed"]:
+        click.echo(f"    {j['job']} {j['slot']}: {j['error']}")
+    if since is None:
+        click.echo("Recorded: the next handover starts from here.")
+
+
+def _local_times(value, tz, key=None):
+    """Stored UTC times (keys ``since``, ``now``, ``at`` and ``*_at``) in the district's zone, as
+    every other ``--json`` prints them."""
+    from helpline_core.clock import local_iso
+
+    if isinstance(value, dict):
+        return {k: _local_times(v, tz, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_local_times(v, tz) for v in value]
+    if isinstance(value, str) and key and (key in ("since", "now", "at") or key.endswith("_at")):
+        return local_iso(value, tz)
+    return value

@@ -520,3 +520,58 @@ def test_cli_undo_asks_at_a_terminal(ready, data_dir):
     code, text = on_terminal(data_dir, ["undo"], ["y"])
     assert code == 0 and "Undone: the resolve" in text
     assert run_cli(["show", t["id"], "--json"], as_json=True)["status"] == "assigned"
+
+
+# handover ---------------------------------------------------------------------------------------
+
+
+def test_handover_gathers_the_shift_since_the_last_one(district):
+    from helpline_core.handover import build_handover, record_handover
+    from helpline_core.job_tasks import escalate_task
+    from helpline_core.jobs import job_settings
+    from helpline_core.outbox import queue_message
+
+    config, store = district
+    old = log(store, config, phone="9876500001", now=NOW - timedelta(days=3))  # before the shift, overdue now
+    waiting = resolved(store, config, phone="9876500002", now=NOW - timedelta(days=2))
+    act(store, tickets.verification_not_reached, config, waiting["id"], actor="nusrat", now=NOW - timedelta(days=1))
+    with store.transaction() as db:
+        record_handover(db, "asha", NOW - timedelta(hours=8), NOW - timedelta(hours=20))
+    new = log(store, config, phone="9876500003", now=NOW - timedelta(hours=1))
+    escalate_task(store, config, now=NOW - timedelta(minutes=30), settings=job_settings(config))
+    with store.transaction() as db:
+        queue_message(db, NOW, key="test:held", recipient="+919876500009", audience="caller", template="test",
+                      lang="en", context={"district": "Srinagar"})
+        db.table("outbox").update({"state": "held"}, doc_ids=[d.doc_id for d in db.table("outbox").all()
+                                                               if d["key"] == "test:held"])
+        db.table("jobs").insert({"job": "digest", "slots": {
+            "2026-11-30": {"state": "failed", "finished_at": (NOW - timedelta(hours=3)).isoformat(),
+                           "error": "OSError: disk full"},
+            "2026-11-27": {"state": "failed", "finished_at": (NOW - timedelta(days=3)).isoformat(), "error": "old"}}})
+    summary = build_handover(store, config, NOW)
+    assert summary["since_source"] == "last handover" and summary["since"] == (NOW - timedelta(hours=8)).isoformat()
+    assert [t["id"] for t in summary["new"]] == [new["id"]]
+    assert [e["id"] for e in summary["escalations"]] == [old["id"]]
+    assert [(t["id"], t["not_reached"]) for t in summary["awaiting_verification"]] == [(waiting["id"], 1)]
+    assert [m["key"] for m in summary["texts_held"]] == ["test:held"]
+    assert [(j["job"], j["error"]) for j in summary["jobs_failed"]] == [("digest", "OSError: disk full")]
+    given = build_handover(store, config, NOW, since=NOW - timedelta(days=4))
+    assert given["since_source"] == "given" and {t["id"] for t in given["new"]} == {old["id"], waiting["id"], new["id"]}
+
+
+def test_cli_handover_records_where_the_next_starts(ready):
+    run_cli = ready
+    first = run_cli(["handover", "--json"], as_json=True)
+    assert first["since_source"] == "default" and first["recorded"] is True and first["new"] == []
+    assert first["now"].endswith("+05:30")
+    t = cli_log(run_cli)
+    second = run_cli(["--as", "asha", "handover"]).stdout
+    assert "(last handover, by op)" in second and "  new tickets: 1\n" in second and t["id"] in second
+    assert second.endswith("Recorded: the next handover starts from here.\n")
+    third = run_cli(["handover", "--json"], as_json=True)
+    assert third["last_handover"]["actor"] == "asha" and third["new"] == []
+    peek = run_cli(["handover", "--since", "2000-01-01T00:00", "--json"], as_json=True)
+    assert peek["recorded"] is False and [x["id"] for x in peek["new"]] == [t["id"]]
+    assert run_cli(["handover", "--json"], as_json=True)["last_handover"]["at"] == third["now"]
+    err = run_cli(["handover", "--since", "yesterday"], expect=2).stderr
+    assert err.startswith("Error: Invalid value for '--since': 'yesterday' is not a time like")
