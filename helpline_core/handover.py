@@ -25,7 +25,7 @@ FAILED_TEXT_STATES = ("failed", "undelivered")
 def last_handover(db):
     """:returns: the newest recorded handover ``{"at", "actor", "since"}``, or None."""
     rows = db.table("handovers").all()
-    return max(rows, key=lambda r: r["at"]) if rows else None
+    return dict(max(rows, key=lambda r: (r["at"], r.doc_id))) if rows else None  # same second: the later one
 
 
 def build_handover(store, config, now, since=None):
