@@ -1,6 +1,7 @@
 """``helpline handover``: the shift summary for the next operator.
 
-Since a moment (the last recorded handover, or a given time; with neither, the last 12 hours):
+Since a moment, inclusive to the second (the last recorded handover, or a given time; with
+neither, the last 12 hours):
 
 - ``new``: live tickets opened since, newest first;
 - ``escalations``: escalation events since (ticket, level, to whom);
