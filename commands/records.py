@@ -251,8 +251,8 @@ def export_cmd(app, fmt, first_day, last_day, out):
 
     json is everything in the data directory (config, tickets live and archived with their
     history, officers, outbox, sent texts) for 'helpline import-json'; it holds personal data
-    and says so. csv has the columns of 'list --csv' plus external_id, source, address, lat,
-    long; cells a spreadsheet would run as formulas get a leading '. open311 is a JSON array
+    and says so. csv has the columns of 'list --csv' (external_id and source among them) plus
+    address, lat, long; cells a spreadsheet would run as formulas get a leading '. open311 is a JSON array
     of service requests with times in ISO 8601 with their offset; it never holds the caller's
     phone or name. Neither csv nor open311 holds the description, notes or caller's name of a
     sensitive (counselling) ticket.

@@ -33,7 +33,7 @@ from .store import atomic_write, dump_json, read_json
 
 DUMP_FORMAT = "helpline-dump"
 DUMP_VERSION = 1
-EXTRA_CSV_FIELDS = ("external_id", "source", "address", "lat", "long")
+EXTRA_CSV_FIELDS = ("address", "lat", "long")  # after the columns of list --csv (external_id, source among them)
 
 
 def dump_store(store, config, now):
@@ -164,8 +164,8 @@ def _cell(value):
 
 
 def tickets_csv(tickets, config, now):
-    """:returns: CSV text: the columns of ``list --csv`` plus ``external_id``, ``source``,
-    ``address``, ``lat``, ``long``; text cells a spreadsheet would run as a formula get a leading ``'``.
+    """:returns: CSV text: the columns of ``list --csv`` (``external_id`` and ``source`` among them)
+    plus ``address``, ``lat``, ``long``, each column once; text cells a spreadsheet would run as a formula get a leading ``'``.
     Sensitive tickets go without their caller's name and description (``privacy.shareable``)."""
     import csv
     import io

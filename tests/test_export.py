@@ -1,6 +1,7 @@
 """Exports: the JSON dump round trip, Open311 GeoReport v2, ticket CSV."""
 
 import csv
+import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -134,6 +135,13 @@ def test_ticket_csv_neutralises_formulas_and_keeps_numbers(busy):
     assert native["description"] == "'=HYPERLINK(\"http://x\",\"y\")" and native["phone"] == "'+919876543210"
     boston = [r for r in rows if r["external_id"] == "101001320322"][0]
     assert (boston["lat"], boston["long"], boston["source"]) == ("42.2936", "-71.0516", "boston311")
+    header, *cells = list(csv.reader(io.StringIO(run_cli(["export", "--format", "csv"]).stdout)))
+    assert len(header) == len(set(header)), header  # each column once
+    assert {"external_id", "source", "address", "lat", "long"} <= set(header)
+    assert all(len(row) == len(header) for row in cells)
+    row = [r for r in cells if "101001320322" in r][0]  # each value under its own header
+    assert (row[header.index("external_id")], row[header.index("source")], row[header.index("lat")],
+            row[header.index("id")][:4]) == ("101001320322", "boston311", "42.2936", "BOS-")
     april = list(csv.DictReader(run_cli(["export", "--format", "csv", "--from", "2015-04-01", "--to", "2015-04-30"])
                                 .stdout.splitlines()))
     assert april and all(r["opened_at"].startswith("2015-04") for r in april)
