@@ -32,3 +32,18 @@ def test_readme_two_commands_match_ci():
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     test_command = [line for line in ci.splitlines() if "pytest" in line][0].strip()
     assert f"    {test_command}\n" in README
+
+
+def test_readme_command_table_is_one_table():
+    """A blank line inside a markdown table ends it: the rows after it render as loose text."""
+    lines = README.splitlines()
+    start = lines.index("| command | what it does |")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    table = lines[start:end]
+    assert table[1] == "| --- | --- |" and len(table) > 30
+    after = next(line for line in lines[end:] if line.strip())
+    assert not after.startswith("|"), f"the command table is broken by a blank line before: {after}"
+    command_rows = [n for n, line in enumerate(lines) if line.startswith("| `helpline ")]
+    assert all(start < n < end for n in command_rows), "a command row outside the command table"
