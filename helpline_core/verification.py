@@ -15,6 +15,17 @@ those the one with the fewest tickets so far (ties: the smaller officer ID). Tic
 serial order, so the split is deterministic and balanced. A ticket nobody may verify is still
 listed, in an "unassigned" group.
 
+A ticket logged with no caller number (``log --no-phone``) cannot be called back, yet it is never
+closed without a cross-check: it is listed like the others, its phone cell says ``no phone``
+(``NO_PHONE``) and the printed page puts it in a separate table under its verifier, "Cannot be
+called: verify in person" (a visit, or the caller's next call).
+
+Printing: the page sizes each table's columns to the longest cell of that table
+(``column_widths``), in ``ch`` (the width of a "0" in the table's font); the ticket ID, the phone
+number, the resolved time and the count are never broken across lines, longer text wraps at
+spaces, and the widest text columns give way first when the table would not fit an A4 landscape
+page.
+
 Privacy: for a ticket of a sensitive category (counselling unless config.toml says otherwise;
 see ``privacy``) the caller's name, the description ("what was asked") and the resolution note
 are never put on the list: the verifier has the number to call and the ticket ID for ``show``.
@@ -61,6 +72,15 @@ SMS_WORDS = {
     "cancelled": "cancelled: not sent",
 }
 NO_TEXT = "no text"
+NO_PHONE = "no phone"  # the phone cell of a ticket logged without a number (log --no-phone)
+
+# Printed widths, in ch. A4 landscape less 10 mm margins is 277 mm; 13 cells' padding and borders
+# take 35 mm; at the table's 8.5 pt, a "0" of Noto Sans (Arial) is 1.72 mm (1.67 mm) wide: 140 ch fit.
+PAGE_CH = 140
+NOWRAP = frozenset({"ticket_id", "phone", "resolved_local", "not_reached"})  # never broken across lines
+WRITE_IN_CH = {"outcome": 13, "verifier_note": 18}  # blank cells for the verifier's pen: room to tick and write
+WRAP_MAX_CH = 32  # longer text wraps at spaces
+WRAP_MIN_CH = 6  # a text column narrowed to fit the page keeps at least this (or its heading's longest word)
 
 
 def max_attempts(config):
@@ -98,18 +118,21 @@ def build_verification_list(db, config, day, *, sample=None, seed=None):
                          "selected": int}, ...],   # tickets given to this group before sampling
              "total": int,           # rows on the list (after sampling)
              "waiting_older": int,   # of those, resolved before ``day`` and still waiting
+             "in_person": int,       # of those, logged without a number: to verify in person
              "selected": int}        # tickets that matched, before sampling
 
         Groups: verifiers with at least one ticket, by officer ID, then the unassigned group
         (``verifier`` None) when some ticket has no eligible verifier. ``row`` is::
 
-            {"ticket_id", "caller_name" ("" for a sensitive category), "phone" (E.164 or ""),
+            {"ticket_id", "caller_name" ("" for a sensitive category),
+             "phone" (E.164, or NO_PHONE "no phone" for a ticket logged without a number),
              "area", "category", "asked" (the description; "" for a sensitive category),
              "resolution_note" (note of the last "resolve" event; "" for a sensitive category), "officer" ("rafiq (Rafiq Ahmad)", the resolving officer),
              "resolved_local" ("YYYY-MM-DD HH:MM" in the district's zone),
              "sms_resolved" (see ``sms_state``), "not_reached" (verification calls that did not
              reach the caller so far, "" for none), "outcome": "", "verifier_note": "",
-             "serial": int, "waiting": bool (resolved before ``day``)}
+             "serial": int, "waiting": bool (resolved before ``day``),
+             "in_person": bool (no number to call: verify in person)}
 
     :raises TypeError: ``day`` is not a date.
     :raises InvalidValue: ``sample`` is not a whole number >= 1.
@@ -166,6 +189,7 @@ def build_verification_list(db, config, day, *, sample=None, seed=None):
         "groups": groups,
         "total": sum(len(g["rows"]) for g in groups),
         "waiting_older": sum(1 for g in groups for r in g["rows"] if r["waiting"]),
+        "in_person": sum(1 for g in groups for r in g["rows"] if r["in_person"]),
         "selected": len(picked),
     }
 
@@ -198,7 +222,7 @@ def _row(ticket, config, officers, waiting):
     return {
         "ticket_id": ticket["id"],
         "caller_name": "" if private else (ticket.get("caller_name") or ""),
-        "phone": ticket.get("phone") or "",
+        "phone": ticket.get("phone") or NO_PHONE,
         "area": ticket.get("area") or "",
         "category": ticket.get("category") or "",
         "asked": "" if private else (ticket.get("description") or ""),
@@ -211,6 +235,7 @@ def _row(ticket, config, officers, waiting):
         "verifier_note": "",
         "serial": ticket["serial"],
         "waiting": waiting,
+        "in_person": not ticket.get("phone"),
     }
 
 
@@ -247,7 +272,8 @@ def write_verification_list(data_dir, listing):
     (a cell starting with ``= + - @``, tab or carriage return gets a leading ``'``).
 
     HTML: ``templates/verification.html`` rendered by jinja2 with autoescaping, a printable page
-    with one table per verifier and a page break between verifiers.
+    with a table of tickets to call per verifier, then (when there are any) a table of tickets to
+    verify in person (no number), and a page break between verifiers; see ``render_html``.
 
     :param data_dir: the district's data directory.
     :param listing: what ``build_verification_list`` returned.
@@ -284,9 +310,62 @@ def write_verification_list(data_dir, listing):
     return csv_path, html_path
 
 
+def column_widths(rows, page_ch=PAGE_CH):
+    """Size one printed table's columns to its content.
+
+    :param rows: the rows of one table (``build_verification_list``'s row dicts).
+    :param page_ch: the width the table may take, in ch.
+    :returns: ``{column key: width in ch}`` for every key of ``COLUMNS``:
+
+        * ``NOWRAP`` columns (ticket ID, phone, resolved time, count): the longest cell, or the
+          heading's longest word when that is longer; never narrowed, so never broken;
+        * the outcome and note columns: fixed room to write in (``WRITE_IN_CH``);
+        * text columns: the longest cell (at most ``WRAP_MAX_CH``), at least the heading's longest
+          word. While the sum is over ``page_ch``, the widest text column is narrowed by one ch, down
+          to ``WRAP_MIN_CH`` or its heading's longest word: text then wraps at spaces.
+
+        Lengths are counted in characters (a Hindi or Urdu letter as one "0": an estimate).
+    """
+    widths, floors = {}, {}
+    for key, heading in COLUMNS:
+        if key in WRITE_IN_CH:
+            widths[key] = WRITE_IN_CH[key]
+            continue
+        word = max(len(w) for w in heading.split())
+        longest = max((len(str(row.get(key) or "")) for row in rows), default=0)
+        if key in NOWRAP:
+            widths[key] = max(longest, word)
+        else:
+            widths[key] = max(min(longest, WRAP_MAX_CH), word)
+            floors[key] = max(word, WRAP_MIN_CH)
+    while sum(widths.values()) > page_ch:
+        narrower = [key for key in floors if widths[key] > floors[key]]
+        if not narrower:
+            break  # only unbreakable content left: the page has to take it
+        widest = max(narrower, key=lambda key: widths[key])  # first of equals: COLUMNS order
+        widths[widest] -= 1
+    return widths
+
+
+def print_tables(group):
+    """:returns: the printed tables of one verifier's group, those with rows only::
+
+        [{"kind": "call" | "in_person", "rows": [row, ...], "widths": column_widths(rows)}, ...]
+
+    ``call`` first (tickets with a number), then ``in_person`` (no number), each in serial order.
+    """
+    tables = []
+    for kind, in_person in (("call", False), ("in_person", True)):
+        rows = [row for row in group["rows"] if bool(row.get("in_person")) is in_person]
+        if rows:
+            tables.append({"kind": kind, "rows": rows, "widths": column_widths(rows)})
+    return tables
+
+
 def render_html(listing):
     """:returns: the printable HTML page (str) of ``listing``, rendered from ``templates/verification.html``
-    with autoescaping on (callers' words are text, never markup).
+    with autoescaping on (callers' words are text, never markup). Each verifier's tickets come as
+    ``print_tables``: columns sized by ``column_widths``, the ``NOWRAP`` cells unbreakable.
 
     :raises FileNotFoundError: the template (or its folder) is missing: a broken install.
     """
@@ -302,4 +381,4 @@ def render_html(listing):
     except jinja2.TemplateNotFound:
         raise FileNotFoundError(f"helpline's template {TEMPLATE} is missing from {folder}; "
                                 f"reinstall with 'pip install .'") from None
-    return template.render(listing=listing, columns=COLUMNS)
+    return template.render(listing=listing, columns=COLUMNS, nowrap=NOWRAP, print_tables=print_tables)

@@ -3,6 +3,7 @@
 import csv
 import io
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from conftest import NOW
 from helpline_core import outbox, tickets
 from helpline_core.errors import InvalidValue
 from helpline_core.officers import add_officer, deactivate_officer
-from helpline_core.verification import (COLUMNS, CSV_FIELDS, build_verification_list, sms_state,
+from helpline_core.verification import (COLUMNS, CSV_FIELDS, NOWRAP, PAGE_CH, WRAP_MAX_CH, WRITE_IN_CH,
+                                        build_verification_list, column_widths, sms_state,
                                         write_verification_list)
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -36,11 +38,12 @@ _phones = iter(range(10_000))
 
 def resolved_ticket(store, config, resolved_at, *, area="Khanyar", category="ration", phone=None,
                     caller_name="Ghulam Nabi", description="ration for five", note="Ration kit delivered",
-                    officer=None, by=None):
+                    officer=None, by=None, no_phone=False):
     """Log a call two hours before ``resolved_at``, assign it if needed, resolve it then.
+    ``no_phone``: logged without a caller number (``log --no-phone``).
 
     :returns: the resolved ticket."""
-    phone = phone or f"98765{next(_phones):05d}"
+    phone = None if no_phone else (phone or f"98765{next(_phones):05d}")
     with store.transaction() as db:
         ticket, _ = tickets.log_call(db, config, store, phone=phone, area=area, category=category, actor="op",
                                      now=resolved_at - timedelta(hours=2), caller_name=caller_name,
@@ -268,7 +271,7 @@ def test_row_columns(district):
         "category": "ration", "asked": "ration for five", "resolution_note": "Kit delivered",
         "officer": {"meena": "meena (Meena Kumari)", "rafiq": "rafiq (Rafiq Ahmad)"}[ticket["resolved_by"]],
         "resolved_local": "2026-11-30 10:00", "sms_resolved": "not sent yet", "not_reached": "", "outcome": "",
-        "verifier_note": "", "serial": ticket["serial"], "waiting": False,
+        "verifier_note": "", "serial": ticket["serial"], "waiting": False, "in_person": False,
     }
 
 
@@ -391,6 +394,123 @@ def test_importing_the_module_does_not_import_jinja2():
     assert result.stdout.strip() == "False"
 
 
+# printing ----------------------------------------------------------------------------------------
+
+HEADING_WORD = {key: max(len(w) for w in heading.split()) for key, heading in COLUMNS}
+TEXT_COLUMNS = [key for key, _ in COLUMNS if key not in NOWRAP and key not in WRITE_IN_CH]
+
+
+def longest(rows, key):
+    return max(len(row[key]) for row in rows)
+
+
+def test_column_widths_are_the_longest_cell_when_the_page_has_room():
+    rows = [{"ticket_id": "SXR-10003", "caller_name": "Ali", "phone": "+919876543210", "area": "Eidgah",
+             "category": "ration", "asked": "kit", "resolution_note": "given", "officer": "rafiq",
+             "resolved_local": "2026-11-30 10:00", "sms_resolved": "delivered", "not_reached": "2"},
+            {"ticket_id": "SXR-100042", "caller_name": "Mir", "phone": "+911942452052", "area": "Khanyar",
+             "category": "doctor", "asked": "fever", "resolution_note": "seen", "officer": "meena",
+             "resolved_local": "2026-11-29 23:59", "sms_resolved": "no text", "not_reached": ""}]
+    widths = column_widths(rows)
+    assert sum(widths.values()) <= PAGE_CH
+    for key, _ in COLUMNS:
+        if key in WRITE_IN_CH:
+            assert widths[key] == WRITE_IN_CH[key]
+        else:
+            assert widths[key] == max(longest(rows, key), HEADING_WORD[key]), key
+    assert widths["ticket_id"] == len("SXR-100042") and widths["phone"] == len("+919876543210")
+    assert widths["area"] == len("Khanyar") and widths["resolved_local"] == len("2026-11-30 10:00")
+    assert column_widths([])["phone"] == HEADING_WORD["phone"]
+
+
+def test_long_text_gives_way_and_never_the_ticket_phone_or_time():
+    rows = [{"ticket_id": "SXR-1000001", "caller_name": "Ghulam Nabi Dar", "phone": "+12025550143",
+             "area": "Shalimar Bagh Extension", "category": "counselling",
+             "asked": "ration for a family of nine, two of them elderly and bedridden, none can walk to the depot",
+             "resolution_note": "kit delivered by the ward volunteer with medicines for both",
+             "officer": "rafiq (Rafiq Ahmad Sheikh)", "resolved_local": "2026-11-30 10:00",
+             "sms_resolved": "undelivered: caller not reached", "not_reached": "12"}]
+    widths = column_widths(rows)
+    assert sum(widths.values()) == PAGE_CH  # narrowed just enough to fit
+    for key in NOWRAP:
+        assert widths[key] == max(longest(rows, key), HEADING_WORD[key]), key
+    for key in TEXT_COLUMNS:
+        assert max(HEADING_WORD[key], 6) <= widths[key] <= min(longest(rows, key), WRAP_MAX_CH), key
+    assert widths["asked"] < longest(rows, "asked")
+    # the widest give way first: a narrowed column is down to its floor or to one common width
+    floor = {k: max(HEADING_WORD[k], 6) for k in TEXT_COLUMNS}
+    narrowed = [k for k in TEXT_COLUMNS if widths[k] < min(longest(rows, k), WRAP_MAX_CH)]
+    above_floor = [k for k in narrowed if widths[k] > floor[k]]
+    level = max(widths[k] for k in above_floor)
+    assert len(above_floor) >= 2 and all(widths[k] >= level - 1 for k in above_floor), widths
+    assert all(widths[k] <= level for k in TEXT_COLUMNS if k not in narrowed), widths
+
+
+def test_printed_page_never_breaks_a_phone_number_and_sizes_columns_to_the_rows(district):
+    config, store = district
+    add_verifier(store, config, "zara", "Zara Bhat", ["Hazratbal"], phone="09419000298")
+    made = [resolved_ticket(store, config, ist("2026-11-30 09:00"), phone="0194 245 2052"),
+            resolved_ticket(store, config, ist("2026-11-30 09:10"), area="Hazratbal", caller_name="Ali",
+                            description="ration for a family of nine, two elderly, none can walk to the depot"),
+            resolved_ticket(store, config, ist("2026-11-29 18:00"), phone="+1 202 555 0143")]
+    listing = build(store, config)
+    _, html_path = write_verification_list(store.data_dir, listing)
+    page = parse_page(html_path)
+
+    # the rule that keeps a cell on one line, and the cells that carry it
+    rule = re.search(r"\.nowrap\s*\{([^}]*)\}", page.style).group(1)
+    assert "white-space: nowrap" in rule and "overflow-wrap: normal" in rule
+    assert "table-layout: fixed" in page.style and "overflow-wrap: anywhere" not in page.style
+    rows = {r["ticket_id"]: r for g in listing["groups"] for r in g["rows"]}
+    seen = 0
+    for section in page.sections:
+        for table in section["tables"]:
+            table_rows = [rows[t] for t in table["rows"]]
+            for ticket in table["rows"]:
+                classes, phone = table["classes"][ticket], rows[ticket]["phone"]
+                for key in NOWRAP:
+                    assert "nowrap" in classes[key], (ticket, key)
+                # whole, in one unbreakable cell, in a column as wide as the longest number
+                assert {r["ticket"]: r["cells"] for r in section["rows"]}[ticket]["phone"] == phone
+                assert phone in page.nowrap and table["widths"]["phone"] >= len(phone)
+                seen += 1
+            for key in NOWRAP:
+                assert table["widths"][key] == max(longest(table_rows, key), HEADING_WORD[key]), key
+            assert sum(table["widths"].values()) <= PAGE_CH
+            assert table["widths"] == column_widths(table_rows)
+    assert seen == len(made) == len(rows)
+    # the verifier's own number in the heading is unbreakable too
+    verifiers = [g["verifier"] for g in listing["groups"]]
+    assert [v["officer_id"] for v in verifiers] == ["nusrat", "zara"]
+    assert all(v["phone"] in page.nowrap for v in verifiers)
+    assert sorted(r["phone"] for r in rows.values()) == ["+12025550143", "+911942452052", rows[made[1]["id"]]["phone"]]
+
+
+def test_a_ticket_with_no_phone_is_listed_to_verify_in_person(district):
+    config, store = district
+    called = resolved_ticket(store, config, ist("2026-11-30 09:00"))
+    no_phone = resolved_ticket(store, config, ist("2026-11-30 09:30"), no_phone=True, caller_name="Haleema")
+    listing = build(store, config)
+    assert listing["total"] == 2 and listing["in_person"] == 1
+    rows = {r["ticket_id"]: r for g in listing["groups"] for r in g["rows"]}
+    assert rows[no_phone["id"]]["phone"] == "no phone" and rows[no_phone["id"]]["in_person"] is True
+    assert rows[called["id"]]["in_person"] is False and rows[called["id"]]["phone"].startswith("+91")
+
+    csv_path, html_path = write_verification_list(store.data_dir, listing)
+    table = [dict(zip(CSV_FIELDS, line)) for line in csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8")))][1:]
+    assert {r["ticket_id"]: r["phone"] for r in table}[no_phone["id"]] == "no phone"  # never an empty cell
+
+    page = parse_page(html_path)
+    (section,) = page.sections
+    call, in_person = section["tables"]
+    assert (call["kind"], call["rows"]) == ("call", [called["id"]])
+    assert (in_person["kind"], in_person["rows"]) == ("in_person", [no_phone["id"]])
+    assert len(section["h3"]) == 1 and "verify in person" in section["h3"][0]
+    assert {r["ticket"]: r["cells"] for r in section["rows"]}[no_phone["id"]]["phone"] == "no phone"
+    assert "1 with no phone number (verify in person)" in page.text
+    assert "no-phone" in in_person["classes"][no_phone["id"]]["phone"]
+
+
 # reading the page back -------------------------------------------------------------------------
 
 class Page(HTMLParser):
@@ -400,41 +520,71 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.title = ""
         self.text = ""
+        self.style = ""
         self.tags = set()
-        self.sections = []  # [{"verifier", "heading", "headings": [th text], "rows": [{"ticket", "cells"}]}]
-        self._in = None  # "title" | "h2" | "th" | "td"
+        # [{"verifier", "heading", "headings": [th text], "rows": [{"ticket", "cells"}],
+        #   "h3": [text], "tables": [{"kind", "widths": {key: ch}, "rows": [ticket], "classes": {ticket: {key: {..}}}}]}]
+        self.sections = []
+        self.nowrap = []  # the text of every element of class "nowrap", in page order
+        self._in = None  # "title" | "style" | "h2" | "h3" | "th" | "td"
         self._cell = None
+        self._nowrap_tag = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
         self.tags.add(tag)
-        if tag == "title":
-            self._in = "title"
+        if "nowrap" in classes:
+            self._nowrap_tag = tag
+            self.nowrap.append("")
+        if tag in ("title", "style"):
+            self._in = tag
         elif tag == "section":
             self.sections.append({"verifier": attrs.get("data-verifier"), "heading": "", "headings": [],
-                                  "rows": []})
-        elif tag == "h2" and self.sections:
-            self._in = "h2"
+                                  "rows": [], "h3": [], "tables": []})
+        elif tag in ("h2", "h3") and self.sections:
+            self._in = tag
+            if tag == "h3":
+                self.sections[-1]["h3"].append("")
+        elif tag == "table" and self.sections:
+            self.sections[-1]["tables"].append({"kind": attrs.get("class"), "widths": {}, "rows": [], "classes": {}})
+        elif tag == "col":
+            width = re.fullmatch(r"width: (\d+)ch", attrs["style"]).group(1)
+            self.sections[-1]["tables"][-1]["widths"][attrs["class"]] = int(width)
         elif tag == "th" and self.sections:
             self._in = "th"
             self.sections[-1]["headings"].append("")
         elif tag == "tr" and attrs.get("data-ticket"):
             self.sections[-1]["rows"].append({"ticket": attrs["data-ticket"], "cells": {}})
+            table = self.sections[-1]["tables"][-1]
+            table["rows"].append(attrs["data-ticket"])
+            table["classes"][attrs["data-ticket"]] = {}
         elif tag == "td":
             self._in = "td"
-            self._cell = (attrs.get("class") or "").split()[0]
+            self._cell = classes[0]
             self.sections[-1]["rows"][-1]["cells"][self._cell] = ""
+            table = self.sections[-1]["tables"][-1]
+            table["classes"][table["rows"][-1]][self._cell] = set(classes)
 
     def handle_endtag(self, tag):
-        if tag in ("title", "h2", "th", "td"):
+        if tag in ("title", "style", "h2", "h3", "th", "td"):
             self._in = None
+        if tag == self._nowrap_tag:
+            self._nowrap_tag = None
 
     def handle_data(self, data):
+        if self._in == "style":
+            self.style += data
+            return
         self.text += data
+        if self._nowrap_tag:
+            self.nowrap[-1] += data
         if self._in == "title":
             self.title += data
         elif self._in == "h2":
             self.sections[-1]["heading"] += data
+        elif self._in == "h3":
+            self.sections[-1]["h3"][-1] += data
         elif self._in == "th":
             self.sections[-1]["headings"][-1] += data
         elif self._in == "td":
