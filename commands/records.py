@@ -160,22 +160,28 @@ REPORT_HELP_DEFINITIONS = """
     opened, closed, open_at_end, median_resolution_hours, p90_resolution_hours,
     on_time_share (0-1), overdue_open, ... and with --by a list 'groups' of the same, each
     with its 'key'. --format html writes one self-contained page (charts, breakdowns by
-    category and area, the overdue list) to open or print.
+    category and area, the overdue list) to open or print; it lists the 100 longest overdue
+    tickets and names the command for all of them. --overdue prints, instead of the figures,
+    every ticket overdue at the end of the period (id, opened, due, days_over, area, category,
+    officer, description), longest overdue first, as CSV or JSON.
 
     \b
     Example:
       helpline report --from 2015-03-01 --to 2015-04-30
       helpline report --from 2015-03-01 --to 2015-04-30 --by category --format csv
       helpline report --from 2015-03-01 --to 2015-04-30 --format html --out report.html
+      helpline report --from 2015-03-01 --to 2015-04-30 --overdue --format csv --out overdue.csv
     """)
 @click.option("--from", "first_day", type=DATE, help="First local date (YYYY-MM-DD); default 29 days before --to.")
 @click.option("--to", "last_day", type=DATE, help="Last local date, included (default: today).")
 @click.option("--by", type=click.Choice(["day", "category", "area", "officer"]), help="Break the figures down.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]), default="table",
               show_default=True)
+@click.option("--overdue", is_flag=True,
+              help="The full list of tickets overdue at the end of the period, with --format csv or json.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (mode 0600) instead of printing.")
 @pass_app
-def report_cmd(app, first_day, last_day, by, fmt, out):
+def report_cmd(app, first_day, last_day, by, fmt, overdue, out):
     from helpline_core import reports
 
     cfg = app.config
@@ -183,6 +189,17 @@ def report_cmd(app, first_day, last_day, by, fmt, out):
     first_day, last_day = reports.default_period(cfg, now, first_day and first_day.date(), last_day and last_day.date())
     if first_day > last_day:
         raise click.BadParameter(f"{first_day} is after --to {last_day}.", param_hint="'--from'")
+    if overdue:
+        if fmt not in ("csv", "json") or by:
+            raise click.UsageError("--overdue prints the list with --format csv or --format json, "
+                                   "and without --by.")
+        rows = reports.overdue_rows(cfg, reports.load_items(app.store), now, first_day, last_day)
+        if fmt == "json":
+            import json
+            _write_or_print(out, json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        else:
+            _write_or_print(out, reports.overdue_csv(rows))
+        return
     if fmt == "html":
         if by:
             raise click.UsageError("--by does not apply to --format html: the page has the breakdowns by day, "

@@ -43,6 +43,8 @@ FIGURES = ("opened", "closed", "open_at_end", "median_resolution_hours", "p90_re
            "with_due", "on_time_share", "overdue_open", "repeat_calls", "sms_sent", "sms_segments")
 GROUPINGS = ("day", "category", "area", "officer")
 NO_OFFICER = "(none)"
+OVERDUE_SHOWN = 100  # rows of the HTML page's overdue table; the full list is the CSV's
+OVERDUE_FIELDS = ("id", "opened", "due", "days_over", "area", "category", "officer", "description")
 STATS_CACHE = "stats-cache.json"
 
 
@@ -333,19 +335,61 @@ def csv_text(report):
     return buffer.getvalue()
 
 
+def overdue_rows(config, items, now, first_day, last_day):
+    """The tickets overdue at the end of the period, as the report prints them.
+
+    :param items: ``load_items(store)``.
+    :param now: aware UTC; a period that ends later counts overdue by ``now``.
+    :param first_day, last_day: the period's local dates (inclusive).
+    :returns: ``[{"id", "opened", "due" ("YYYY-MM-DD HH:MM" local), "days_over" (float, 1 decimal),
+        "area", "category", "officer" ("" for none), "description" ("" for a sensitive category,
+        ``privacy.shareable``)}]``, longest overdue (oldest due time) first.
+    """
+    from .clock import local_text
+    from .privacy import shareable
+
+    start, end = local_day_bounds(first_day, config.tz)[0], local_day_bounds(last_day, config.tz)[1]
+    return [{"id": i.ticket["id"], "opened": local_text(i.ticket["opened_at"], config.tz),
+             "due": local_text(i.ticket["due_at"], config.tz), "area": i.ticket["area"],
+             "category": i.ticket["category"], "officer": i.ticket.get("officer") or "",
+             "days_over": round((min(end, now) - i.due).total_seconds() / 86400, 1),
+             "description": shareable(config, i.ticket).get("description") or ""}
+            for i in overdue_at(_relevant(items, start, end), end, now)]
+
+
+def overdue_csv(rows):
+    """:returns: CSV of ``overdue_rows``: a header (``OVERDUE_FIELDS``), then one row per ticket;
+    RFC 4180 line ends, every cell formula-safe (``records.csv_safe``)."""
+    from .records import csv_safe
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(OVERDUE_FIELDS)
+    for row in rows:
+        writer.writerow([csv_safe(row[f]) for f in OVERDUE_FIELDS])
+    return buffer.getvalue()
+
+
+def overdue_command(first_day, last_day):
+    """:returns: the command that prints the period's full overdue list as CSV (the page names it)."""
+    return f"helpline report --from {first_day.isoformat()} --to {last_day.isoformat()} --overdue --format csv"
+
+
 def html_report(store, config, now, first_day, last_day):
     """A single self-contained HTML page: the summary, a chart of tickets opened and closed per
     day, breakdowns by category and by area (table and chart) and the overdue list (a sensitive
     ticket's description left out, ``privacy.shareable``). Inline SVG and
     CSS only: no script, no network. Rendered from ``templates/report.html`` (autoescaped).
 
+    The overdue table holds the ``OVERDUE_SHOWN`` longest overdue tickets; when there are more,
+    the page gives the count and the command for the full list (``overdue_command``). Printed,
+    ticket IDs and times are never broken across lines and the table keeps to the page's width.
+
     :returns: the page as text. :raises InvalidValue: as ``build_report``.
     """
     import jinja2
 
     from . import charts
-    from .clock import local_text
-    from .privacy import shareable
     from .resources import resource_dir
 
     items = load_items(store)
@@ -356,19 +400,14 @@ def html_report(store, config, now, first_day, last_day):
                               messages=messages)["groups"]
     areas = build_report(store, config, now, first_day, last_day, by="area", items=items,
                          messages=messages)["groups"]
-    start, end = local_day_bounds(first_day, config.tz)[0], local_day_bounds(last_day, config.tz)[1]
-    overdue = [{"id": i.ticket["id"], "opened": local_text(i.ticket["opened_at"], config.tz),
-                "due": local_text(i.ticket["due_at"], config.tz), "area": i.ticket["area"],
-                "category": i.ticket["category"], "officer": i.ticket.get("officer") or "",
-                "days_over": round((min(end, now) - i.due).total_seconds() / 86400, 1),
-                "description": shareable(config, i.ticket).get("description") or ""}
-               for i in overdue_at(_relevant(items, start, end), end, now)]
+    overdue = overdue_rows(config, items, now, first_day, last_day)
     day_chart = charts.bar_chart([d["key"][5:] for d in days],
                                  [("opened", [d["opened"] for d in days]), ("closed", [d["closed"] for d in days])])
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resource_dir("templates"))), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("report.html").render(
-        report=report, days=days, categories=categories, areas=areas, overdue=overdue, day_chart=day_chart,
+        report=report, days=days, categories=categories, areas=areas, overdue=overdue[:OVERDUE_SHOWN],
+        overdue_total=len(overdue), overdue_command=overdue_command(first_day, last_day), day_chart=day_chart,
         category_chart=charts.hbar_chart([(g["key"], g["opened"]) for g in categories]),
         area_chart=charts.hbar_chart([(g["key"], g["opened"]) for g in areas]),
         share=_share, num=_num)

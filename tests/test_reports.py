@@ -222,6 +222,85 @@ def test_html_escapes_what_callers_said_and_csv_neutralises_formulas(data_dir, t
     assert not [cell for row in rows for cell in row if cell and cell[0] in "=+-@"]
 
 
+# the overdue list in print -----------------------------------------------------------------------
+
+MARCH = (date(2020, 3, 1), date(2020, 3, 31))  # long past: the real clock never cuts the period short
+LATER = datetime(2020, 6, 1, tzinfo=UTC)
+
+
+def overdue_tickets(store, config, count):
+    """Log ``count`` tickets from 2 March 2020, seven minutes apart, none ever solved.
+
+    :returns: their IDs, oldest first (ration has one SLA, so also oldest due first)."""
+    areas = ("Khanyar", "Eidgah", "Hazratbal")
+    opened = datetime(2020, 3, 2, 4, 0, tzinfo=UTC)
+    with store.transaction() as db:
+        return [tickets.log_call(db, config, store, phone=f"98765{n:05d}", area=areas[n % 3], category="ration",
+                                 actor="op", now=opened + timedelta(minutes=7 * n),
+                                 description="ration for a family of nine" if n % 2 else "x" * 90)[0]["id"]
+                for n in range(count)]
+
+
+def overdue_table(page):
+    """:returns: (the overdue heading's count, [ticket IDs of the table's rows], the table's HTML)."""
+    count = re.search(r"<h2>Overdue at the end of the period \(([\d,]+)\)</h2>", page).group(1)
+    table = re.search(r'<table class="overdue">.*?</table>', page, re.S)
+    html = table.group(0) if table else ""
+    return int(count.replace(",", "")), re.findall(r'<tr data-ticket="([^"]+)">', html), html
+
+
+def test_a_long_overdue_list_prints_a_count_and_the_oldest_100(district):
+    config, store = district
+    made = overdue_tickets(store, config, 130)
+    page = reports.html_report(store, config, LATER, *MARCH)
+    count, shown, table = overdue_table(page)
+    assert count == 130 and len(shown) == reports.OVERDUE_SHOWN == 100
+    assert shown == made[:100]  # the longest overdue, in that order
+    command = "helpline report --from 2020-03-01 --to 2020-03-31 --overdue --format csv"
+    assert (f"130 tickets were overdue; the 100 longest overdue are listed\nbelow. "
+            f"The full list, as CSV: <code>{command}</code>") in page
+
+    # ID and both times unbreakable on every row; a print stylesheet keeps the table on the page
+    assert table.count('<td class="id nowrap">') == 100 and table.count('<td class="date nowrap">') == 200
+    for ticket_id in shown:
+        assert f'<td class="id nowrap">{ticket_id}</td>' in table
+    assert re.search(r"\.nowrap \{ white-space: nowrap; overflow-wrap: normal; \}", page)
+    print_css = page[page.index("@media print {"):page.index("</style>")]
+    assert "table { width: 100%; max-width: 100%; table-layout: auto; }" in print_css
+    assert "table.overdue td.text { overflow-wrap: anywhere; }" in print_css
+
+    # exactly 100: all of them, and no pointer to a longer list
+    with store.transaction() as db:
+        for ticket_id in made[100:]:
+            tickets.reject(db, config, store, ticket_id, reason="duplicate", actor="op",
+                           now=datetime(2020, 3, 5, tzinfo=UTC))
+    page = reports.html_report(store, config, LATER, *MARCH)
+    count, shown, _ = overdue_table(page)
+    assert count == 100 and shown == made[:100] and "--overdue" not in page
+
+
+def test_report_overdue_prints_the_full_list_as_csv_and_json(district, run_cli):
+    config, store = district
+    made = overdue_tickets(store, config, 130)
+    period = ["--from", "2020-03-01", "--to", "2020-03-31"]
+    out = run_cli(["report", *period, "--overdue", "--format", "csv"]).stdout
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0] == list(reports.OVERDUE_FIELDS)
+    assert [r[0] for r in rows[1:]] == made  # all 130, longest overdue first: the page's first 100 and more
+    first = dict(zip(rows[0], rows[1]))
+    assert (first["opened"], first["area"], first["category"]) == ("2020-03-02 09:30", "Khanyar", "ration")
+    assert first["officer"] in ("rafiq", "meena")  # routed to a Khanyar ration officer, never solved
+    assert first["due"] > first["opened"] and float(first["days_over"]) > 20
+    as_json = run_cli(["report", *period, "--overdue", "--format", "json"], as_json=True)
+    assert [r["id"] for r in as_json] == made and as_json[0]["days_over"] == float(first["days_over"])
+
+    for fmt in ("table", "html"):
+        err = run_cli(["report", *period, "--overdue", "--format", fmt], expect=2).stderr
+        assert err.startswith("Error: --overdue prints the list with --format csv or --format json")
+    err = run_cli(["report", *period, "--overdue", "--format", "csv", "--by", "area"], expect=2).stderr
+    assert "without --by" in err
+
+
 # stats --------------------------------------------------------------------------------------------
 
 
