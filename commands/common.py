@@ -131,6 +131,42 @@ def terminal():
     return _terminal()
 
 
+def choose_area(cfg, text):
+    """The canonical area for typed ``text`` (``Config.area``); when it is the name of two or more
+    areas (a config written before ``init`` refused that), ask which one at a terminal.
+
+    :raises AmbiguousName: with no terminal: one line listing the areas it could mean.
+    :raises NotFound: an unknown area, with a suggestion.
+    """
+    from helpline_core.errors import AmbiguousName
+
+    try:
+        return cfg.area(text)
+    except AmbiguousName as error:
+        if not _terminal():
+            raise
+        choices = error.candidates
+    click.echo(f"'{text}' is the name of {len(choices)} areas:")
+    for number, name in enumerate(choices, 1):
+        click.echo(f"  {number}  {name}")
+    picked = click.prompt(f"Which one (1-{len(choices)})", type=click.IntRange(1, len(choices)))
+    return choices[picked - 1]
+
+
+def area_check(cfg):
+    """:returns: a ``need`` check that refuses an unknown area but lets an ambiguous one through
+    (``choose_area`` asks about it next)."""
+    from helpline_core.errors import AmbiguousName
+
+    def check(text):
+        try:
+            cfg.area(text)
+        except AmbiguousName:
+            pass
+
+    return check
+
+
 def ask(prompt, default, check=None):
     """On a terminal, ask with ``default`` offered (Enter takes it); with no terminal return
     ``default`` at once, never waiting.

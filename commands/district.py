@@ -10,22 +10,35 @@ from .common import json_option, pass_app, print_json
 @click.option("--district-name", required=True, help="e.g. Srinagar.")
 @click.option("--timezone", default="Asia/Kolkata", show_default=True, help="IANA zone for all local times.")
 @click.option("--areas", "areas_csv", type=click.Path(dir_okay=False),
-              help="CSV with a 'name' column and optional ';'-separated 'alt_names' (default: shipped areas).")
+              help="CSV with a 'name' column and optional ';'-separated 'alt_names' (default: shipped Srinagar areas).")
+@click.option("--categories", "categories_csv", type=click.Path(dir_okay=False),
+              help="CSV with columns name, sla_hours and optional sensitive (yes/no). Default: the shipped "
+                   "Srinagar categories with the shipped areas, none with --areas.")
 @click.option("--force", is_flag=True, help="Rewrite the config of an existing district (tickets are kept).")
 @pass_app
-def init_cmd(app, district_code, district_name, timezone, areas_csv, force):
+def init_cmd(app, district_code, district_name, timezone, areas_csv, categories_csv, force):
     """Create the data directory, its config.toml and its database.
+
+    An areas file in which a name or alternative name belongs to two areas is refused (a typed
+    name must lead to one area). Without --areas and --categories the district gets Srinagar's
+    shipped areas and categories; with its own --areas and no --categories it starts with none.
 
     \b
     Example:
       helpline init --district-code SXR --district-name Srinagar --timezone Asia/Kolkata
+      helpline init --district-code BOS --district-name Boston --timezone America/New_York \\
+          --areas boston_areas.csv --categories boston_categories.csv
     """
     from helpline_core.district import init_district
 
     cfg = init_district(app.data_dir, code=district_code, name=district_name, timezone=timezone,
-                        areas_csv=areas_csv, force=force)
+                        areas_csv=areas_csv, categories_csv=categories_csv, force=force)
     click.echo(f"District {cfg.district_code} ({cfg.district_name}) ready in {app.data_dir}")
-    click.echo(f"  config: {cfg.path}  ({len(cfg.areas)} areas, categories: {', '.join(cfg.categories)})")
+    click.echo(f"  config: {cfg.path}  ({len(cfg.areas)} areas, categories: "
+               f"{', '.join(cfg.categories) or 'none yet'})")
+    if not cfg.categories:
+        click.echo(f"  add categories under [categories] in {cfg.path} (name = SLA hours); 'helpline import' "
+                   f"adds those its mapping lists")
     click.echo("Next: add officers with 'helpline officer add', then log calls with 'helpline log'.")
 
 

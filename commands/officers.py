@@ -19,6 +19,14 @@ def officer_group():
     """
 
 
+def _areas(app, typed):
+    """The typed --area values as area names, asking at a terminal about one that names two areas
+    (before the store is locked)."""
+    from .common import choose_area
+
+    return tuple(choose_area(app.config, a) for a in typed)
+
+
 def _print_officer(officer):
     state = "" if officer["active"] else "  (deactivated)"
     click.echo(f"{officer['officer_id']:<12} {officer['name']:<22} {officer['role']:<10} {officer['lang']}  "
@@ -49,6 +57,7 @@ def add_cmd(app, officer_id, name, phone, areas, categories, role, lang, as_json
     from helpline_core import officers
     from helpline_core.records import officer_record
 
+    areas = _areas(app, areas)
     with app.store.transaction() as db:
         officer = officers.add_officer(db, app.config, officer_id, name=name, phone=phone, areas=areas,
                                        categories=categories, role=role, lang=lang, actor=app.actor, now=app.now())
@@ -143,6 +152,7 @@ def edit_cmd(app, officer_id, name, phone, areas, categories, role, lang, active
     from helpline_core import officers
     from helpline_core.records import officer_record
 
+    areas = _areas(app, areas)
     with app.store.transaction() as db:
         officer, returned = officers.update_officer(
             db, app.config, officer_id, name=name, phone=phone, areas=areas or None, categories=categories or None,
@@ -178,6 +188,7 @@ def activate_cmd(app, officer_id, phone, areas, categories, note, as_json):
     from helpline_core import officers
     from helpline_core.records import officer_record
 
+    areas = _areas(app, areas)
     with app.store.transaction() as db:
         officer = officers.activate_officer(db, app.config, officer_id, phone=phone, areas=areas or None,
                                             categories=categories or None, note=note, actor=app.actor,

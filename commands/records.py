@@ -11,12 +11,14 @@ PROGRESS_LINE_EVERY = 5000
 
 
 class _Progress:
-    """The import's progress: a bar on a terminal, a plain line every few thousand rows otherwise (stderr)."""
+    """The import's progress on stderr: a bar on a terminal; otherwise a plain line every
+    ``PROGRESS_LINE_EVERY`` rows (5,000, 10,000, ...) and one at the end."""
 
     def __init__(self):
         self.tty = sys.stderr.isatty()
         self.bar = None
-        self.last = 0
+        self.last = 0  # rows done at the last call
+        self.printed = 0  # rows done at the last line printed
 
     def __call__(self, done, total):
         if done == self.last:
@@ -26,8 +28,9 @@ class _Progress:
                 self.bar = click.progressbar(length=total, label="Checking rows", file=sys.stderr)
                 self.bar.__enter__()
             self.bar.update(done - self.last)
-        elif done == total or done - self.last >= PROGRESS_LINE_EVERY:
+        elif done == total or done // PROGRESS_LINE_EVERY > self.printed // PROGRESS_LINE_EVERY:
             click.echo(f"import: {done:,} of {total:,} rows checked", err=True)
+            self.printed = done
         self.last = done
 
     def close(self):
@@ -64,8 +67,10 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
     to the rejects file with its row number (the header is row 1) and the reason; rows
     imported before (same source and external ID) are rejected as already imported, so
     importing a file twice adds nothing. Categories the mapping lists are added to
-    config.toml; areas must already be configured. The import is one transaction: on an
-    error nothing is changed.
+    config.toml; areas must already be configured (a mapping's [fields.area] otherwise sends a
+    value that is no area to a catch-all area). The import is one transaction: on an error
+    nothing is changed. An import that rejects every row exits 1 (a file imported before
+    does not).
 
     \b
     Example:
@@ -76,7 +81,7 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
     from helpline_core.import_mapping import load_mapping
     from helpline_core.importer import default_rejects_path, import_csv, write_rejects
 
-    mapping = load_mapping(mapping_file)
+    mapping = load_mapping(mapping_file, app.config)
     now = app.now()
     progress = _Progress()
     try:
@@ -89,6 +94,7 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
         written = write_rejects(rejects_file or default_rejects_path(app.store, csv_file, now), result)
     if as_json:
         print_json(dict(result.as_dict(), rejects_file=str(written) if written else None))
+        _fail_when_all_rejected(result, written)
         return
     counts = f"{result.imported:,} rows, reject{'' if dry_run else 'ed'} {len(result.rejects):,}, " \
              f"of {result.rows:,} in {result.file}"
@@ -115,6 +121,19 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
                    f"{result.source} queues (inactive, no phone; see 'helpline officer list')")
     if result.recovered:
         click.echo(f"  undid an import a crash had cut short (batch {', '.join(result.recovered)})")
+    _fail_when_all_rejected(result, written)
+
+
+def _fail_when_all_rejected(result, written):
+    """Exit 1 when rows were read and every one was rejected, so a script does not take it for
+    success; a file imported before (every row "already imported") is no failure."""
+    already = result.reject_kinds.get("already imported", 0)
+    if result.rows and not result.imported and already < len(result.rejects):
+        from helpline_core.errors import InvalidValue
+
+        where = f"; see {written}" if written else ""
+        raise InvalidValue(f"no row of {result.file} {'would be' if result.dry_run else 'was'} imported: all "
+                           f"{result.rows:,} were rejected{where}.")
 
 
 @click.command("import-json")

@@ -67,7 +67,9 @@ def log_cmd(app, phone, no_phone, area, category, caller_name, language, descrip
       helpline log --callback SXR-10429 --description "called back"
     """
     from helpline_core import tickets
-    from .common import ask, terminal
+    from helpline_core.errors import NotFound
+
+    from .common import area_check, ask, choose_area, terminal
 
     cfg = app.config
     if callback_ticket:
@@ -77,14 +79,16 @@ def log_cmd(app, phone, no_phone, area, category, caller_name, language, descrip
         return _callback_returned(app, callback_ticket, description, as_json)
     if no_phone and phone:
         raise click.UsageError("give either --phone or --no-phone, not both.")
+    if not cfg.categories:  # a district set up with its own areas and no --categories: say so before asking
+        raise NotFound(cfg.no_categories_message())
     if not no_phone and phone is None:
         if not terminal():
             raise click.UsageError("Missing option '--phone' (no terminal to ask on; "
                                    "--no-phone for a caller with no number).")
         phone = _ask_phone()
-    area = need(area, "--area", "Area", check=cfg.area)
+    area = choose_area(cfg, need(area, "--area", "Area", check=area_check(cfg)))
     category = need(category, "--category", f"Category ({', '.join(cfg.categories)})", check=cfg.category)
-    area, category = cfg.area(area), cfg.category(category)
+    category = cfg.category(category)
     target = None
     if phone and not force_new and terminal():  # a short read under the lock; the questions come after it
         with app.store.ticket_transaction() as db:
@@ -545,13 +549,15 @@ def list_cmd(app, statuses, area, category, officer, overdue, since, until, phon
     from helpline_core import tickets
     from helpline_core.routing import get_officer
 
+    from .common import choose_area
+
     cfg = app.config
     if "all" in statuses:
         statuses = tickets.STATUSES
     db = app.store.snapshot()
     found = tickets.select(
         db, app.store, cfg, app.now(), statuses=statuses or None,
-        area=cfg.area(area) if area else None, category=cfg.category(category) if category else None,
+        area=choose_area(cfg, area) if area else None, category=cfg.category(category) if category else None,
         officer=get_officer(db, officer)["officer_id"] if officer else None, overdue=overdue,
         since=since.date() if since else None, until=until.date() if until else None, phone=phone, limit=limit)
     _emit(app, found, app.now(), as_json, as_csv, show_sensitive)

@@ -33,7 +33,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from .errors import ConfigError, InvalidValue
+from .errors import ConfigError, InvalidValue, NotFound
 
 CONFIG_NAME = "config.toml"
 DEFAULT_CATEGORIES = {"ration": 48, "medicine": 24, "doctor": 12, "counselling": 4, "other": 72}
@@ -127,25 +127,45 @@ class Config:
         """
         return category in self.sensitive_categories
 
-    def area(self, text):
+    @cached_property
+    def area_spellings(self):
+        """:returns: {casefolded spelling: [area names]} of every name and alternative name (see
+        ``names.spellings``); a spelling with two names is ambiguous."""
+        from .names import spellings
+
+        return spellings(self.areas)
+
+    def area(self, text, *, canonical=False):
         """:returns: the canonical area name for ``text`` (case-insensitive, alternative names too).
 
+        :param canonical: take ``text`` as is when it is exactly an area's name (for a name a
+            command has resolved already, asking the operator when it was ambiguous).
+        :raises AmbiguousName: ``text`` is the name or alternative name of two areas (a config
+            written before ``init`` refused that); ``candidates`` lists them.
         :raises NotFound: with a "did you mean" suggestion for a near miss.
         """
         from .names import match_name
 
-        lookup = {}
-        for area in self.areas:
-            lookup[area["name"].casefold()] = area["name"]
-            for alt in area["alt_names"]:
-                lookup.setdefault(alt.casefold(), area["name"])
-        return match_name(text, lookup, "area", "helpline info")
+        if canonical and any(area["name"] == text for area in self.areas):
+            return text
+        return match_name(text, self.area_spellings, "area", "helpline info")
 
     def category(self, text):
-        """:returns: the canonical category. :raises NotFound: with a suggestion for a near miss."""
+        """:returns: the canonical category.
+
+        :raises NotFound: with a suggestion for a near miss, or saying how to add categories when
+            the district has none yet.
+        """
         from .names import match_name
 
+        if not self.categories:
+            raise NotFound(self.no_categories_message())
         return match_name(text, {c.casefold(): c for c in self.categories}, "category", "helpline info")
+
+    def no_categories_message(self):
+        """:returns: the one line saying the district has no categories and how to add them."""
+        return (f"district {self.district_code} has no categories yet: add them under [categories] in "
+                f"{self.path}, one a line: name = SLA hours (e.g. water = 24).")
 
     def language(self, text):
         """:returns: a language code this district offers. :raises InvalidValue: otherwise."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tinydb.table import Document
 
-from .config import (CONFIG_NAME, DEFAULT_CATEGORIES, DEFAULT_TIMEZONE, load_config, render_config,
+from .config import (CONFIG_NAME, DEFAULT_TIMEZONE, load_config, render_config,
                      validate_district_code, write_config_text)
 from .errors import ConfigError, InvalidValue
 from .resources import resource_dir
@@ -17,33 +17,102 @@ from .store import Store, read_json
 def read_areas_csv(path):
     """Read areas from a CSV with a ``name`` column and optional ``alt_names`` (``;``-separated).
 
-    Other columns are ignored (the format of ``srinagar_areas.csv``).
+    Other columns are ignored (``area_type``, ``source`` of the shipped ``data/areas.csv``).
+    Rows with the same name are one area (a tehsil and a constituency of one name): their
+    alternative names are merged.
 
-    :returns: [{"name": str, "alt_names": [str]}], in file order, duplicates dropped.
-    :raises InvalidValue: no such file, no ``name`` column, or no areas in it.
+    :returns: [{"name": str, "alt_names": [str]}], in file order.
+    :raises InvalidValue: no such file, no ``name`` column, no areas in it, or a name or
+        alternative name that belongs to two areas (the message names it and both areas).
     """
+    from .names import spellings
+
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "name" not in reader.fieldnames:
                 raise InvalidValue(f"{path} has no 'name' column; areas CSV needs one.")
-            areas, seen = [], set()
+            areas, by_name = [], {}
             for row in reader:
                 name = " ".join((row.get("name") or "").split())
-                if not name or name.casefold() in seen:
+                if not name:
                     continue
-                seen.add(name.casefold())
-                alts = [" ".join(a.split()) for a in (row.get("alt_names") or "").split(";") if a.strip()]
-                areas.append({"name": name, "alt_names": alts})
+                if name.casefold() not in by_name:
+                    by_name[name.casefold()] = {"name": name, "alt_names": []}
+                    areas.append(by_name[name.casefold()])
+                area = by_name[name.casefold()]
+                for alt in (row.get("alt_names") or "").split(";"):
+                    alt = " ".join(alt.split())
+                    if alt and alt.casefold() not in {a.casefold() for a in [name, *area["alt_names"]]}:
+                        area["alt_names"].append(alt)
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidValue(f"cannot read areas file {path}: {e}") from None
     if not areas:
         raise InvalidValue(f"{path} lists no areas.")
+    for key, names in spellings(areas).items():
+        if len(names) > 1:  # a typed name must lead to one area: routing depends on it
+            spelling = next(s for a in areas for s in [a["name"], *a["alt_names"]] if s.casefold() == key)
+            raise InvalidValue(f"{path}: '{spelling}' belongs to two areas, {' and '.join(repr(n) for n in names[:2])}; "
+                               f"keep it as the name or alternative name of one area only.")
     return areas
 
 
-def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=None, force=False):
+def read_categories_csv(path):
+    """Read a district's categories from a CSV with columns ``name``, ``sla_hours`` and optional
+    ``sensitive`` (yes/no, true/false, 1/0; blank: no). Other columns are ignored.
+
+    :returns: ``({name: SLA hours (float)}, [sensitive names])``, in file order.
+    :raises InvalidValue: no such file, a missing column, no categories, or a bad row: the message
+        names the row (spreadsheet numbering: the header is row 1) and what is wrong.
+    """
+    categories, sensitive = {}, []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("name", "sla_hours") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InvalidValue(f"{path} has no {' or '.join(repr(c) for c in missing)} column; a categories "
+                                   f"CSV needs name,sla_hours and optionally sensitive.")
+            for row in reader:
+                number = reader.line_num
+                if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                    continue
+                name = " ".join((row.get("name") or "").split())
+                where = f"{path} row {number}"
+                if not name or len(name) > 40:
+                    raise InvalidValue(f"{where}: a category needs a name of 1 to 40 characters.")
+                if name.casefold() in {c.casefold() for c in categories}:
+                    raise InvalidValue(f"{where}: category '{name}' is listed twice.")
+                hours_text = (row.get("sla_hours") or "").strip()
+                try:
+                    hours = float(hours_text)
+                except ValueError:
+                    hours = -1
+                if not 0 < hours < float("inf"):
+                    raise InvalidValue(f"{where}: sla_hours '{hours_text}' of '{name}' is not a number of hours above 0.")
+                flag = (row.get("sensitive") or "").strip().casefold()
+                if flag not in ("", "yes", "no", "true", "false", "1", "0"):
+                    raise InvalidValue(f"{where}: sensitive '{row.get('sensitive')}' of '{name}' is not yes or no.")
+                categories[name] = hours
+                if flag in ("yes", "true", "1"):
+                    sensitive.append(name)
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidValue(f"cannot read categories file {path}: {e}") from None
+    except csv.Error as e:
+        raise InvalidValue(f"{path} is not readable CSV ({e}).") from None
+    if not categories:
+        raise InvalidValue(f"{path} lists no categories.")
+    return categories, sensitive
+
+
+def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=None, categories_csv=None,
+                  force=False):
     """Create (or with ``force`` rewrite) a district's config in ``data_dir``.
+
+    Areas come from ``areas_csv`` or the shipped Srinagar list (``data/areas.csv``). Categories
+    come from ``categories_csv``; without one, a district on the shipped Srinagar areas gets the
+    shipped Srinagar categories (``data/categories.csv``) and a district with its own areas none
+    (a Boston district does not start with ration and counselling): add them to config.toml.
 
     Tickets and officers already stored are kept: ``--force`` rewrites the config only (the old
     one is kept as ``config.toml.bak``) and never changes the code of a district that has tickets.
@@ -51,7 +120,7 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
 
     :returns: the loaded ``Config``.
     :raises ConfigError: a district exists already and ``force`` is False.
-    :raises InvalidValue: bad code, time zone or areas file.
+    :raises InvalidValue: bad code, time zone, areas or categories file (nothing is created).
     """
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -63,11 +132,17 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidValue(f"unknown time zone '{timezone}'; use an IANA name such as Asia/Kolkata.") from None
+    areas = read_areas_csv(areas_csv or resource_dir("data") / "areas.csv")
+    if categories_csv:
+        categories, sensitive = read_categories_csv(categories_csv)
+    elif areas_csv:
+        categories, sensitive = {}, []
+    else:
+        categories, sensitive = read_categories_csv(resource_dir("data") / "categories.csv")
     data_dir = Path(data_dir)
     store = Store(data_dir, allow_new=True)
     store.ensure_dir()
     os.chmod(data_dir, 0o700)  # callers' numbers live here, even in a folder that existed before
-    areas = read_areas_csv(areas_csv or resource_dir("data") / "areas.csv")
     with store.lock():
         path = data_dir / CONFIG_NAME
         if path.exists():
@@ -78,7 +153,7 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
             if old_code and old_code != code and _has_tickets(store):
                 raise ConfigError(f"{data_dir} holds tickets of district {old_code}; its code cannot change to {code}.")
             shutil.copyfile(path, data_dir / (CONFIG_NAME + ".bak"))
-        write_config_text(data_dir, render_config(code, name, timezone, DEFAULT_CATEGORIES, areas))
+        write_config_text(data_dir, render_config(code, name, timezone, categories, areas, sensitive=sensitive))
     with store.transaction() as db:
         meta = db.table("meta")
         highest = _highest_archived_serial(store)

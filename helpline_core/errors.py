@@ -27,6 +27,18 @@ class NotFound(HelplineError):
     """A ticket, officer, area or category that does not exist."""
 
 
+class AmbiguousName(NotFound):
+    """A typed name that is the name or alternative name of more than one area (an older config).
+
+    ``candidates`` holds the canonical names it could mean, sorted; the commands ask which one at
+    a terminal and fail with this one-line message otherwise.
+    """
+
+    def __init__(self, message, candidates):
+        super().__init__(message)
+        self.candidates = list(candidates)
+
+
 class InvalidValue(HelplineError):
     """A value that cannot be used: a mistyped ticket ID, an invalid phone number, ..."""
 

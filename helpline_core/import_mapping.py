@@ -26,6 +26,10 @@ value), how source values translate into ours, and how the source writes its tim
     default = "other"                  # the cell is blank
     otherwise = "other"                # the value is not in the map
     map = { roads = ["Pothole", "Highway Maintenance"] }   # ours = [theirs, ...]
+    [fields.area]
+    column = "neighborhood"
+    default = "Unknown"                # the cell is blank
+    otherwise = "Unknown"              # the value is no area of the district (nor in the map)
     [fields.status]
     column = "CASE_STATUS"
     map = { Open = "open", Closed = "closed" }             # theirs = ours
@@ -37,7 +41,9 @@ A value is translated so: blank -> ``default`` (or nothing); listed in ``map`` (
 ignored) -> its translation; otherwise -> ``otherwise`` if given, else the value itself. The
 result must then be a helpline value: a status, a configured area (or alternative name), a
 category of the district or of the mapping's ``[categories]``, an officer ID (or a new officer
-with ``create``), a language of the district.
+with ``create``), a language of the district. The area is the exception: its ``otherwise`` is
+the catch-all area for a value that is no area of the district (a known area stays itself), and
+its ``default`` and ``otherwise`` must be areas of the district (``check_for_district``).
 
 ``load_mapping`` reads and checks such a file; ``read_csv`` reads the export it describes;
 ``fast_strptime`` parses the export's times (the bulk of an import's work) quickly.
@@ -176,13 +182,16 @@ def _parse_spec(path, name, raw):
     return spec
 
 
-def load_mapping(path):
+def load_mapping(path, config=None):
     """Read and check a mapping file.
 
     :param path: the TOML file.
+    :param config: the district's ``Config``: the mapping is also checked against it
+        (``check_for_district``).
     :returns: a ``Mapping``.
     :raises InvalidValue: the file is missing or not TOML, names an unknown field or time zone,
-        lacks a required field, or maps one source value two ways; the message says what to fix.
+        lacks a required field, maps one source value two ways, or (with ``config``) sends
+        blank or unknown areas to an area the district lacks; the message says what to fix.
     """
     import tomllib
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -228,10 +237,35 @@ def load_mapping(path):
     missing = [f for f in REQUIRED if f not in fields]
     if missing:
         raise _mapping_error(path, f"[fields] must name {', '.join(missing)}.")
-    return Mapping(path=path, source=name, timestamp_format=str(source.get("timestamp_format", "iso")),
-                   timezone_name=tz_name, tz=tz, phone_region=str(source.get("phone_region", "IN")),
-                   encoding=str(source.get("encoding", "utf-8-sig")), delimiter=delimiter, categories=categories,
-                   unknown_points=points, fields=fields)
+    mapping = Mapping(path=path, source=name, timestamp_format=str(source.get("timestamp_format", "iso")),
+                      timezone_name=tz_name, tz=tz, phone_region=str(source.get("phone_region", "IN")),
+                      encoding=str(source.get("encoding", "utf-8-sig")), delimiter=delimiter,
+                      categories=categories, unknown_points=points, fields=fields)
+    if config is not None:
+        check_for_district(mapping, config)
+    return mapping
+
+
+def check_for_district(mapping, config):
+    """Check what a mapping needs of the district: the area its ``[fields.area]`` gives a blank
+    cell (``default``) and a value that is no area (``otherwise``) must be one of its areas.
+
+    :param config: the district's ``Config``.
+    :raises InvalidValue: naming the key, the value and the district.
+    """
+    from .errors import NotFound
+
+    spec = mapping.fields["area"]
+    for key in ("default", "otherwise"):
+        value = getattr(spec, key)
+        if value is None:
+            continue
+        try:
+            config.area(str(value))
+        except NotFound:
+            raise _mapping_error(mapping.path, f"[fields.area] {key} = '{value}' is not an area of district "
+                                               f"{config.district_code}; add it to the district's areas (an "
+                                               f"area named '{value}') or change {key}.") from None
 
 
 # Reading ------------------------------------------------------------------------------------

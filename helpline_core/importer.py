@@ -45,7 +45,7 @@ from .clock import UTC, to_iso
 from .config import CONFIG_NAME
 from .errors import ConfigError, InvalidValue
 from .ids import format_id
-from .import_mapping import fast_strptime, read_csv, squash_spaces, value_key
+from .import_mapping import check_for_district, fast_strptime, read_csv, squash_spaces, value_key
 from .store import atomic_write, dump_json
 
 STATUSES = ("open", "assigned", "resolved", "closed", "rejected")
@@ -98,11 +98,7 @@ class _RowReader:
         self.index = {name: i for i, name in enumerate(header)}
         self.parse_time = _time_parser(mapping)
         self.tz = config.tz
-        self.areas = {}
-        for area in config.areas:
-            self.areas[value_key(area["name"])] = area["name"]
-            for alt in area["alt_names"]:
-                self.areas.setdefault(value_key(alt), area["name"])
+        self.areas = config.area_spellings  # value_key(spelling) -> [area names]
         self.categories = {value_key(c): c for c in categories}
         self.languages = set(config.languages)
         self.officers = officers  # officer_id -> doc (existing and created)
@@ -127,8 +123,12 @@ class _RowReader:
                 parts.append(text)
         return spec.join.join(parts) if parts else None
 
-    def value(self, cells, name):
-        """:returns: the field's value translated by its map/default/otherwise (see ``import_mapping``)."""
+    def value(self, cells, name, otherwise=True):
+        """:returns: the field's value translated by its map/default/otherwise (see ``import_mapping``).
+
+        :param otherwise: False leaves a value the map lacks as it is (the area's ``otherwise``
+            is for values that are no area, so the caller applies it).
+        """
         spec = self.mapping.fields.get(name)
         if spec is None:
             return None
@@ -139,9 +139,25 @@ class _RowReader:
             translated = spec.mapping.get(value_key(text))
             if translated is not None:
                 return translated
-        if spec.otherwise is not None:
+        if otherwise and spec.otherwise is not None:
             return spec.otherwise
         return text
+
+    def area(self, cells):
+        """:returns: the row's area name. :raises _Reject: none, unknown (and no ``otherwise``) or ambiguous."""
+        value = self.value(cells, "area", otherwise=False)
+        if value is None:
+            raise _Reject("no area", "no area (give [fields.area] a default)")
+        names = self.areas.get(value_key(value))
+        if names is None and self.mapping.fields["area"].otherwise is not None:
+            value = self.mapping.fields["area"].otherwise  # checked against the district's areas on loading
+            names = self.areas.get(value_key(value))
+        if names is None:
+            raise _Reject("unknown area", f"unknown area '{value}' (add it to the district's areas, map it in "
+                                          f"[fields.area.map] or set otherwise in [fields.area])")
+        if len(names) > 1:
+            raise _Reject("ambiguous area", f"area '{value}' names {' and '.join(names)} (map it in [fields.area.map])")
+        return names[0]
 
     def time(self, cells, name, what):
         text = self.raw(cells, name)
@@ -227,13 +243,7 @@ class _RowReader:
         external_id = self.raw(cells, "external_id")
         if external_id is None:
             raise _Reject("no external ID", "no external ID")
-        area_value = self.value(cells, "area")
-        if area_value is None:
-            raise _Reject("no area", "no area (give [fields.area] a default)")
-        area = self.areas.get(value_key(area_value))
-        if area is None:
-            raise _Reject("unknown area", f"unknown area '{area_value}' (add it to the district's areas "
-                                          f"or map it in [fields.area.map])")
+        area = self.area(cells)
         category_value = self.value(cells, "category")
         if category_value is None:
             raise _Reject("no category", "no category (give [fields.category] a default)")
@@ -430,12 +440,14 @@ def import_csv(store, config, csv_path, mapping, *, actor, now, dry_run=False, p
     :param actor: who imports (recorded in every rebuilt history event).
     :param now: aware UTC; rows with times after it are rejected.
     :param dry_run: check every row and count, write nothing at all.
-    :param progress: optional ``progress(rows_done, rows_total)``, called every few hundred rows.
+    :param progress: optional ``progress(rows_done, rows_total)``, called every ``PROGRESS_EVERY`` (500) rows and once at the end.
     :returns: an ``ImportResult``.
-    :raises InvalidValue: unreadable file or missing column (nothing is written).
+    :raises InvalidValue: unreadable file, missing column, or a mapping whose catch-all area the
+        district lacks (``check_for_district``); nothing is written.
     :raises StoreLocked, StoreDamaged: as the store does. On any error the data directory is left
         as it was (see the module docstring for a crash).
     """
+    check_for_district(mapping, config)
     header, rows = read_csv(csv_path, mapping)
     result = ImportResult(file=Path(csv_path).name, source=mapping.source, header=header, rows=len(rows),
                           dry_run=dry_run, batch=uuid.uuid4().hex[:12])

@@ -27,23 +27,54 @@ def match_name(text, lookup, kind, hint=None):
     """Find the canonical name for ``text``.
 
     :param text: what was typed.
-    :param lookup: dict of casefolded accepted spellings -> canonical name.
+    :param lookup: dict of casefolded accepted spellings -> canonical name, or -> a list of the
+        canonical names that spelling belongs to (more than one: it is ambiguous).
     :param kind: the word for the thing, for messages ("area").
     :param hint: a command that lists the known names.
     :returns: the canonical name.
+    :raises AmbiguousName: the spelling belongs to two or more names (``candidates`` lists them).
     :raises NotFound: "unknown area 'X'; did you mean 'Y'?" (difflib's close matches) or the list.
     """
+    from .errors import AmbiguousName
+
+    def names_of(key):
+        found = lookup[key]
+        return [found] if isinstance(found, str) else list(found)
+
     key = " ".join(str(text or "").split()).casefold()
     if key in lookup:
-        return lookup[key]
+        candidates = names_of(key)
+        if len(candidates) == 1:
+            return candidates[0]
+        candidates = sorted(candidates, key=str.casefold)
+        raise AmbiguousName(f"{kind} '{text}' is ambiguous: it names {' and '.join(repr(c) for c in candidates)}; "
+                            f"type the full name of one.", candidates)
     close = difflib.get_close_matches(key, list(lookup), n=3, cutoff=0.6)
-    names = sorted(set(lookup.values()))
+    names = sorted({name for k in lookup for name in names_of(k)})
     if close:
         suggestions = []
         for c in close:
-            if lookup[c] not in suggestions:
-                suggestions.append(lookup[c])
+            for name in names_of(c):
+                if name not in suggestions:
+                    suggestions.append(name)
         raise NotFound(f"unknown {kind} '{text}'; did you mean {' or '.join(repr(s) for s in suggestions)}?")
     known = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     more = f" (see '{hint}')" if hint and len(names) > 12 else ""
     raise NotFound(f"unknown {kind} '{text}'; known: {known}{more}.")
+
+
+def spellings(areas):
+    """Every accepted spelling of a list of areas.
+
+    :param areas: [{"name": str, "alt_names": [str]}].
+    :returns: {casefolded, single-spaced spelling: [canonical names it belongs to]}, in the
+        areas' order; a list longer than one is an ambiguous spelling.
+    """
+    found = {}
+    for area in areas:
+        for spelling in [area["name"], *area.get("alt_names", [])]:
+            key = " ".join(str(spelling).split()).casefold()
+            names = found.setdefault(key, [])
+            if area["name"] not in names:
+                names.append(area["name"])
+    return found

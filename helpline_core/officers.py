@@ -30,7 +30,7 @@ def _checked(config, *, name=None, phone=None, areas=None, categories=None, role
     if phone is not None:
         fields["phone"], fields["phone_type"] = parse_phone(phone)
     if areas is not None:
-        fields["areas"] = sorted({config.area(a) for a in areas})
+        fields["areas"] = sorted({config.area(a, canonical=True) for a in areas})
     if categories is not None:
         fields["categories"] = sorted({config.category(c) for c in categories})
     if role is not None:

@@ -151,10 +151,12 @@ def log_call(db, config, store, *, phone, area, category, actor, now, caller_nam
     :param store: the ``Store`` (to look up the caller's archived tickets for a link).
     :param force_new: open a new ticket even when the caller has one open in the category.
     :returns: ``(ticket, followup)``; ``followup`` is True when the call was added to a ticket.
-    :raises InvalidValue, NotFound: bad phone, area, category or language; nothing is stored.
+    :raises InvalidValue, NotFound: bad phone, area, category or language; nothing is stored
+        (``AmbiguousName``, a NotFound, for a typed name of two areas; an exact area name is
+        taken as that area).
     """
     e164, phone_type = parse_phone(phone) if phone else (None, "unknown")
-    area = config.area(area)
+    area = config.area(area, canonical=True)  # the commands resolved it, asking when ambiguous
     category = config.category(category)
     language = config.language(language or "en")
     caller_name = clean_text(caller_name, 80, "the caller's name") or None

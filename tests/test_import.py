@@ -25,7 +25,8 @@ AREAS = REPO / "data" / "samples" / "boston_areas.csv"
 EDGE = Path(__file__).resolve().parent / "fixtures" / "boston_edge_cases.csv"
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)
 
-# row number in boston_edge_cases.csv (header = 1; line 15 is blank) -> reject kind, or None: imported
+# row number in boston_edge_cases.csv (header = 1; line 15 is blank) -> reject kind, or None: imported,
+# with the shipped mapping less its catch-all area (STRICT); with it, row 7 (Atlantis) goes to Unknown
 EDGE_OUTCOME = {
     2: None, 3: None, 4: "unparseable time", 5: "closed before opened", 6: "unknown status", 7: "unknown area",
     8: "no external ID", 9: "repeated external ID", 10: "status does not match times",
@@ -60,10 +61,18 @@ def all_tickets(store):
     return list(iter_tickets(store.snapshot(), store, include_archived=True))
 
 
-def write_mapping(tmp_path, text):
-    path = tmp_path / "mapping.toml"
+def write_mapping(tmp_path, text, name="mapping.toml"):
+    path = tmp_path / name
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+def strict_mapping(tmp_path):
+    """The shipped mapping without ``otherwise`` for the area: unknown neighbourhoods are rejected."""
+    text = MAPPING.read_text(encoding="utf-8")
+    kept = "\n".join(line for line in text.split("\n") if not line.startswith('otherwise = "Unknown"'))
+    assert kept != text and "Unknown" in kept
+    return write_mapping(tmp_path, kept, "strict.toml")
 
 
 # The mapping file ----------------------------------------------------------------------------
@@ -129,7 +138,8 @@ def test_categories_are_added_to_the_config_table_keeping_the_rest():
 
 def test_every_row_is_imported_or_rejected_with_its_row_number_and_reason(boston, tmp_path):
     config, store = boston
-    result = do_import(boston)
+    strict = strict_mapping(tmp_path)
+    result = do_import(boston, mapping=strict)
     outcome = {row: kind for row, kind in EDGE_OUTCOME.items()}
     rejected = {number: reason for number, reason, _ in result.rejects}
     assert result.rows == len(EDGE_OUTCOME) == result.imported + len(result.rejects)
@@ -155,7 +165,7 @@ def test_every_row_is_imported_or_rejected_with_its_row_number_and_reason(boston
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     fixed = tmp_path / "fixed.csv"  # the rejects file, one row fixed, imports again with the same mapping
     fixed.write_text(path.read_text(encoding="utf-8").replace(",Atlantis,", ",Dorchester,"), encoding="utf-8")
-    again = do_import(boston, path=fixed)
+    again = do_import(boston, path=fixed, mapping=strict)
     assert again.imported == 1 and again.reject_kinds["already imported"] == 1  # row 9: the repeated ID
     assert importer.write_rejects(tmp_path / "again.csv", again).read_text(encoding="utf-8").startswith(
         "rejected_row,rejected_reason,CASE_ENQUIRY_ID,")
@@ -194,13 +204,18 @@ def test_history_is_rebuilt_from_the_source_times_and_nothing_is_texted(boston):
     assert officers["pwdx-utility-call-in"]["active"] is False and officers["pwdx-utility-call-in"]["phone"] is None
     assert officers["pwdx-utility-call-in"]["name"] == "PWDx_Utility Call-In"
     assert "roads" in load_config(store.data_dir).categories
-    assert [r["imported"] for r in live.table("imports").all()] == [7]
+    assert found["900000000007"]["area"] == "Unknown"  # Atlantis: no area of Boston, the mapping's otherwise
+    assert [r["imported"] for r in live.table("imports").all()] == [8]
 
 
 def test_officers_map_to_existing_ones_or_are_refused_without_create(boston, tmp_path):
     config, store = boston
     from helpline_core.officers import add_officer
 
+    categories = tmp_path / "categories.csv"  # a Boston district starts with no categories
+    categories.write_text("name,sla_hours\nother,72\n", encoding="utf-8")
+    config = init_district(store.data_dir, code="BOS", name="Boston", timezone="America/New_York", areas_csv=AREAS,
+                           categories_csv=categories, force=True)
     with store.transaction() as db:
         add_officer(db, config, "dpw", name="Public Works desk", phone="+16175550100", areas=["Dorchester"],
                     categories=["other"], actor="setup", now=NOW)
@@ -243,13 +258,13 @@ def test_dry_run_changes_nothing_and_can_still_list_the_rejects(boston_cli, data
     run_cli = boston_cli
     before = file_bytes(data_dir)
     out = run_cli(["import", str(EDGE), "--mapping", str(MAPPING), "--dry-run", "--rejects", str(tmp_path / "r.csv")])
-    assert out.stdout.startswith("Dry run: would import 7 rows, reject 12, of 19 in boston_edge_cases.csv. "
+    assert out.stdout.startswith("Dry run: would import 8 rows, reject 11, of 19 in boston_edge_cases.csv. "
                                  "Nothing was changed.\n")
-    assert "would add 2 categories to config.toml (SLA hours from the mapping): roads, graffiti\n" in out.stdout
+    assert "would add 3 categories to config.toml (SLA hours from the mapping): roads, graffiti, other\n" in out.stdout
     assert file_bytes(data_dir) == before
-    assert len(list(csv.reader(open(tmp_path / "r.csv", newline="", encoding="utf-8")))) == 13
+    assert len(list(csv.reader(open(tmp_path / "r.csv", newline="", encoding="utf-8")))) == 12
     real = run_cli(["import", str(EDGE), "--mapping", str(MAPPING), "--json"], as_json=True)
-    assert (real["imported"], real["rejected"]) == (7, 12)
+    assert (real["imported"], real["rejected"]) == (8, 11)
     assert Path(real["rejects_file"]).parent == data_dir / "imports"
 
 
@@ -373,3 +388,99 @@ def test_a_crash_midway_is_undone_or_finished_by_the_next_import(boston_cli, dat
     assert len(batches) == 1 and len(archived) == 874  # the crashed batch's orphans are gone
     assert run_cli(["db", "check"]).stdout.endswith("OK\n")
 
+
+
+# Catch-all area, an import that imports nothing, progress -------------------------------------
+
+EVERY50 = Path(__file__).resolve().parent / "fixtures" / "boston311_every50.csv"
+
+
+def with_neighbourhoods(tmp_path, names):
+    """The committed Boston rows, the first few moved to ``names`` (neighbourhoods outside the
+    sample's list, as the full export has). :returns: (path, {external ID: neighbourhood})."""
+    with open(EVERY50, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    column = rows[0].index("neighborhood")
+    moved = {}
+    for row, name in zip(rows[1:], names):
+        row[column] = name
+        moved[row[0]] = name
+    path = tmp_path / "boston_more_neighbourhoods.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path, moved
+
+
+def test_the_boston_mapping_sends_a_neighbourhood_outside_the_list_to_unknown(boston, tmp_path):
+    config, store = boston
+    path, moved = with_neighbourhoods(tmp_path, ["Chinatown", "Harbor Islands", "Bay Village"])
+    strict = do_import(boston, path=path, mapping=strict_mapping(tmp_path), dry_run=True)
+    assert strict.reject_kinds == {"unknown area": 3}  # without otherwise they were refused
+    assert "unknown area 'Chinatown'" in strict.rejects[0][1]
+    result = do_import(boston, path=path)
+    assert result.rejects == [] and result.imported == result.rows == 416
+    found = {t["external_id"]: t for t in all_tickets(store)}
+    assert {found[i]["area"] for i in moved} == {"Unknown"}
+    kept = [t for i, t in found.items() if i not in moved and t["area"] != "Unknown"]
+    assert kept and all(t["area"] in {a["name"] for a in config.areas} for t in kept)
+
+
+def test_a_catch_all_area_the_district_lacks_is_refused_when_the_mapping_loads(boston_cli, data_dir, tmp_path):
+    config, store = boston = load_config(data_dir), Store(data_dir)
+    text = MAPPING.read_text(encoding="utf-8").replace('otherwise = "Unknown"', 'otherwise = "Elsewhere"')
+    path = write_mapping(tmp_path, text, "elsewhere.toml")
+    import_mapping.load_mapping(path)  # on its own the file is fine
+    with pytest.raises(InvalidValue) as error:
+        import_mapping.load_mapping(path, config)
+    assert str(error.value) == (f"mapping {path}: [fields.area] otherwise = 'Elsewhere' is not an area of district "
+                                f"BOS; add it to the district's areas (an area named 'Elsewhere') or change otherwise.")
+    with pytest.raises(InvalidValue):
+        do_import(boston, mapping=path)  # the function checks it too
+    before = file_bytes(data_dir)
+    err = boston_cli(["import", str(EDGE), "--mapping", str(path)], expect=1).stderr
+    assert err.startswith(f"Error: mapping {path}: [fields.area] otherwise = 'Elsewhere'") and err.count("\n") == 1
+    assert file_bytes(data_dir) == before
+
+
+def test_an_import_that_rejects_every_row_exits_1_with_its_rejects_file(boston_cli, data_dir, tmp_path):
+    run_cli = boston_cli
+    path, _ = with_neighbourhoods(tmp_path, ["Atlantis"] * 416)
+    strict = strict_mapping(tmp_path)
+    result = run_cli(["import", str(path), "--mapping", str(strict)], expect=1)
+    assert result.stdout.startswith("Imported 0 rows, rejected 416, of 416 in boston_more_neighbourhoods.csv.\n")
+    rejects = next((data_dir / "imports").glob("boston_more_neighbourhoods-*-rejects.csv"))
+    assert result.stderr.endswith(f"Error: no row of boston_more_neighbourhoods.csv was imported: all 416 were "
+                                  f"rejected; see {rejects}.\n")
+    assert len(list(csv.reader(open(rejects, newline="", encoding="utf-8")))) == 417
+    assert run_cli(["list", "--status", "all", "--json"], as_json=True) == []
+    dry = run_cli(["import", str(path), "--mapping", str(strict), "--dry-run", "--json"], expect=1)
+    assert json.loads(dry.stdout)["rejected"] == 416 and "would be imported" in dry.stderr
+    # a file imported before imports nothing again, and that is no failure
+    run_cli(["import", str(EVERY50), "--mapping", str(MAPPING)])
+    again = run_cli(["import", str(EVERY50), "--mapping", str(MAPPING), "--json"], as_json=True)
+    assert again["imported"] == 0 and again["reject_reasons"] == {"already imported": 416}
+
+
+def test_without_a_terminal_the_progress_line_comes_every_5000_rows(run_cli, tmp_path):
+    run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
+    mapping = write_mapping(tmp_path, """\
+        [source]
+        name = "generated"
+        timezone = "Asia/Kolkata"
+        [fields]
+        external_id = "id"
+        opened_at = "opened"
+        area = "area"
+        category = "category"
+        """)
+    rows = 12_345
+    path = tmp_path / "generated.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "opened", "area", "category"])
+        for n in range(rows):
+            writer.writerow([f"G{n}", f"2026-11-{1 + n % 28:02d}T{n % 24:02d}:00:00", "Khanyar", "ration"])
+    out = run_cli(["import", str(path), "--mapping", str(mapping), "--dry-run"])
+    assert out.stdout.startswith(f"Dry run: would import {rows:,} rows, reject 0, of {rows:,} in generated.csv.")
+    assert out.stderr.splitlines() == ["import: 5,000 of 12,345 rows checked", "import: 10,000 of 12,345 rows checked",
+                                       "import: 12,345 of 12,345 rows checked"]

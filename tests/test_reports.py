@@ -205,7 +205,8 @@ def test_sms_sent_and_segments_come_from_the_day_files(district):
 def test_html_escapes_what_callers_said_and_csv_neutralises_formulas(data_dir, tmp_path):
     areas = tmp_path / "areas.csv"
     areas.write_text('name\nKhanyar\n"=HYPERLINK(""http://x"",""y"")"\n', encoding="utf-8")
-    config = init_district(data_dir, code="SXR", name="Srinagar", areas_csv=areas)
+    shipped = Path(__file__).resolve().parents[1] / "data" / "categories.csv"
+    config = init_district(data_dir, code="SXR", name="Srinagar", areas_csv=areas, categories_csv=shipped)
     store = Store(data_dir)
     opened = NOW - timedelta(days=5)
     with store.transaction() as db:
