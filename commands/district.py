@@ -86,8 +86,8 @@ def info_cmd(app, as_json):
     click.echo(f"data directory: {facts['data_dir']}")
     click.echo(f"config:         {facts['config']}")
     click.echo(f"operator:       {app.actor}")
-    click.echo("categories:     " + ", ".join(f"{c} (SLA {h:g} h{', sensitive' if cfg.is_sensitive(c) else ''})"
-                                              for c, h in cfg.categories.items()))
+    click.echo("categories:     " + (", ".join(f"{c} (SLA {h:g} h{', sensitive' if cfg.is_sensitive(c) else ''})"
+                                               for c, h in cfg.categories.items()) or "none yet"))
     click.echo("areas:          " + ", ".join(facts["areas"]))
     click.echo(f"officers:       {facts['officers']}")
     click.echo("live tickets:   " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))

@@ -253,7 +253,7 @@ def check_for_district(mapping, config):
     :param config: the district's ``Config``.
     :raises InvalidValue: naming the key, the value and the district.
     """
-    from .errors import NotFound
+    from .errors import AmbiguousName, NotFound
 
     spec = mapping.fields["area"]
     for key in ("default", "otherwise"):
@@ -262,6 +262,10 @@ def check_for_district(mapping, config):
             continue
         try:
             config.area(str(value))
+        except AmbiguousName as error:
+            raise _mapping_error(mapping.path, f"[fields.area] {key} = '{value}' names more than one area of "
+                                               f"district {config.district_code} ({', '.join(error.candidates)}); "
+                                               f"give the full name of one.") from None
         except NotFound:
             raise _mapping_error(mapping.path, f"[fields.area] {key} = '{value}' is not an area of district "
                                                f"{config.district_code}; add it to the district's areas (an "

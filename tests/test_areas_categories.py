@@ -205,6 +205,9 @@ def test_own_areas_and_no_categories_start_with_none_and_say_how_to_add_them(dat
     with pytest.raises(NotFound) as error:
         config.category("ration")
     assert "district BOS has no categories yet: add them under [categories]" in str(error.value)
+    from helpline_core.sms_templates import longest_contexts
+
+    assert longest_contexts(config)["officer_assigned"]["category"] == "counselling"  # templates check still runs
     srinagar = init_district(data_dir.parent / "sxr", code="SXR", name="Srinagar")
     assert list(srinagar.categories) == list(DEFAULT_CATEGORIES) and srinagar.is_sensitive("counselling")
 
@@ -223,6 +226,7 @@ def test_cli_init_with_categories_and_without(run_cli, data_dir, tmp_path):
                    "--areas", str(BOSTON_AREAS)], env=env).stdout
     assert "categories: none yet)" in out and "add categories under [categories] in" in out
     assert "ration" not in out and "counselling" not in out
+    assert "categories:     none yet\n" in run_cli(["info"], env=env).stdout
     err = run_cli(["log", "--phone", "09876543210", "--area", "Back Bay", "--category", "ration"], env=env,
                   expect=1).stderr
     assert err.startswith("Error: district BOS has no categories yet: add them under [categories] in ")

@@ -436,6 +436,12 @@ def test_a_catch_all_area_the_district_lacks_is_refused_when_the_mapping_loads(b
                                 f"BOS; add it to the district's areas (an area named 'Elsewhere') or change otherwise.")
     with pytest.raises(InvalidValue):
         do_import(boston, mapping=path)  # the function checks it too
+    two = {"name": "Unknown", "alt_names": ["Elsewhere"]}, {"name": "Elsewhere", "alt_names": []}
+    config.areas.extend(two)
+    config.__dict__.pop("area_spellings", None)
+    with pytest.raises(InvalidValue) as error:
+        import_mapping.load_mapping(path, config)
+    assert "otherwise = 'Elsewhere' names more than one area of district BOS (Elsewhere, Unknown)" in str(error.value)
     before = file_bytes(data_dir)
     err = boston_cli(["import", str(EDGE), "--mapping", str(path)], expect=1).stderr
     assert err.startswith(f"Error: mapping {path}: [fields.area] otherwise = 'Elsewhere'") and err.count("\n") == 1
@@ -484,3 +490,19 @@ def test_without_a_terminal_the_progress_line_comes_every_5000_rows(run_cli, tmp
     assert out.stdout.startswith(f"Dry run: would import {rows:,} rows, reject 0, of {rows:,} in generated.csv.")
     assert out.stderr.splitlines() == ["import: 5,000 of 12,345 rows checked", "import: 10,000 of 12,345 rows checked",
                                        "import: 12,345 of 12,345 rows checked"]
+
+
+def test_a_value_naming_two_areas_of_an_older_config_is_rejected_not_guessed(boston, tmp_path):
+    from helpline_core.config import write_config_text
+    from helpline_core.district import read_areas_csv
+
+    config, store = boston
+    areas = read_areas_csv(AREAS) + [{"name": "Chinatown", "alt_names": ["China Town"]},
+                                     {"name": "Leather District", "alt_names": ["China Town"]}]
+    write_config_text(store.data_dir, render_config("BOS", "Boston", "America/New_York", DEFAULT_CATEGORIES, areas))
+    path, moved = with_neighbourhoods(tmp_path, ["china  town", "Chinatown"])
+    result = do_import(boston, path=path, dry_run=True)
+    assert result.reject_kinds == {"ambiguous area": 1}
+    assert result.rejects[0][1] == ("area 'china  town' names Chinatown and Leather District "
+                                    "(map it in [fields.area.map])")
+    assert result.imported == 415
