@@ -190,6 +190,20 @@ def ask(prompt, default, check=None):
     return click.prompt(prompt, default=default, value_proc=proc)
 
 
+def refuse_together(*options):
+    """Refuse options that exclude each other, rather than silently follow one of them.
+
+    :param options: ``(name as typed, value)`` pairs, e.g. ``("--json", as_json), ("--csv", as_csv)``;
+        an option counts as given when its value is neither None, False nor empty.
+    :raises click.UsageError: (exit 2, one line) when more than one was given.
+    """
+    given = [name for name, value in options if value not in (None, False, "", ())]
+    if len(given) == 2:
+        raise click.UsageError(f"give either {given[0]} or {given[1]}, not both.")
+    if len(given) > 2:
+        raise click.UsageError(f"give only one of {', '.join(given[:-1])} and {given[-1]}.")
+
+
 def print_json(data):
     import json
 

@@ -2,7 +2,7 @@
 
 import click
 
-from .common import PHONE, json_option, pass_app, print_json
+from .common import PHONE, json_option, pass_app, print_json, refuse_together
 
 ROLE = click.Choice(["officer", "verifier", "supervisor"])
 LANG = click.Choice(["en", "hi", "ur"])
@@ -39,11 +39,12 @@ def _print_officer(officer):
 
 @officer_group.command("add")
 @click.argument("officer_id")
-@click.option("--name", required=True)
-@click.option("--phone", required=True, type=PHONE)
+@click.option("--name", required=True, help="Full name, as texts and reports show it.")
+@click.option("--phone", required=True, type=PHONE, help="Their mobile number (digests and assignments are texted).")
 @click.option("--area", "areas", multiple=True, required=True, help="Repeatable.")
 @click.option("--category", "categories", multiple=True, required=True, help="Repeatable.")
-@click.option("--role", type=ROLE, default="officer", show_default=True)
+@click.option("--role", type=ROLE, default="officer", show_default=True,
+              help="officer: resolves tickets; verifier: cross-checks with callers; supervisor: gets escalations.")
 @click.option("--lang", type=LANG, default="en", show_default=True, help="Language of their texts.")
 @json_option
 @pass_app
@@ -130,18 +131,18 @@ def _print_returned(returned):
 
 @officer_group.command("edit")
 @click.argument("officer_id")
-@click.option("--name")
-@click.option("--phone", type=PHONE)
+@click.option("--name", help="New full name.")
+@click.option("--phone", type=PHONE, help="New mobile number.")
 @click.option("--area", "areas", multiple=True, help="Repeatable; replaces the officer's areas.")
 @click.option("--category", "categories", multiple=True, help="Repeatable; replaces the officer's categories.")
-@click.option("--role", type=ROLE)
-@click.option("--lang", type=LANG)
-@click.option("--active/--inactive", "active", default=None,
-              help="Activate (as 'officer activate') or deactivate (as 'officer deactivate').")
+@click.option("--role", type=ROLE, help="New role: officer, verifier or supervisor.")
+@click.option("--lang", type=LANG, help="New language of their texts.")
+@click.option("--active", is_flag=True, help="Activate (as 'officer activate').")
+@click.option("--inactive", is_flag=True, help="Deactivate (as 'officer deactivate').")
 @click.option("--note", help="Why (kept in the history).")
 @json_option
 @pass_app
-def edit_cmd(app, officer_id, name, phone, areas, categories, role, lang, active, note, as_json):
+def edit_cmd(app, officer_id, name, phone, areas, categories, role, lang, active, inactive, note, as_json):
     """Change an officer's details; options not given stay as they are.
 
     \b
@@ -152,6 +153,8 @@ def edit_cmd(app, officer_id, name, phone, areas, categories, role, lang, active
     from helpline_core import officers
     from helpline_core.records import officer_record
 
+    refuse_together(("--active", active), ("--inactive", inactive))
+    active = True if active else False if inactive else None
     areas = _areas(app, areas)
     with app.store.transaction() as db:
         officer, returned = officers.update_officer(

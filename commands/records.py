@@ -195,7 +195,7 @@ REPORT_HELP_DEFINITIONS = """
 @click.option("--to", "last_day", type=DATE, help="Last local date, included (default: today).")
 @click.option("--by", type=click.Choice(["day", "category", "area", "officer"]), help="Break the figures down.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]), default="table",
-              show_default=True)
+              show_default=True, help="table for the terminal; csv, json; html: one page with charts to open or print.")
 @click.option("--overdue", is_flag=True,
               help="The full list of tickets overdue at the end of the period, with --format csv or json.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (mode 0600) instead of printing.")

@@ -263,7 +263,8 @@ def opt_in_cmd(app, phone, note):
 
 @sms_group.command("test")
 @click.argument("phone", type=PHONE)
-@click.option("--lang", type=click.Choice(["en", "hi", "ur"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["en", "hi", "ur"]), default="en", show_default=True,
+              help="Language of the test text.")
 @pass_app
 def test_cmd(app, phone, lang):
     """Send one test text now through the configured gateway (quiet hours do not apply).

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from .common import PHONE, TICKET, json_option, need, pass_app, print_json, ticket_argument
+from .common import PHONE, TICKET, json_option, need, pass_app, print_json, refuse_together, ticket_argument
 
 
 def _record(app, ticket, now, with_history=True):
@@ -77,8 +77,7 @@ def log_cmd(app, phone, no_phone, area, category, caller_name, language, descrip
             raise click.UsageError("--callback records a returned call on an existing ticket; it takes only "
                                    "--description (and --json).")
         return _callback_returned(app, callback_ticket, description, as_json)
-    if no_phone and phone:
-        raise click.UsageError("give either --phone or --no-phone, not both.")
+    refuse_together(("--phone", phone), ("--no-phone", no_phone))
     if not cfg.categories:  # a district set up with its own areas and no --categories: say so before asking
         raise NotFound(cfg.no_categories_message())
     if not no_phone and phone is None:
@@ -366,6 +365,7 @@ def note_cmd(app, ticket_id, text, text_option, as_json):
     """
     from helpline_core import tickets
 
+    refuse_together(("TEXT", text), ("--text", text_option))
     text = need(text or text_option, "TEXT", "Note")
     now = app.now()
     with app.store.ticket_transaction() as db:
@@ -513,6 +513,7 @@ def find_cmd(app, phone, as_json, as_csv, show_sensitive):
     """
     from helpline_core import tickets
 
+    refuse_together(("--json", as_json), ("--csv", as_csv))
     found = tickets.tickets_of_phone(app.store.snapshot(), app.store, phone)
     _emit(app, found, app.now(), as_json, as_csv, show_sensitive)
 
@@ -521,14 +522,14 @@ def find_cmd(app, phone, as_json, as_csv, show_sensitive):
 @click.option("--status", "statuses", multiple=True,
               type=click.Choice(["open", "assigned", "resolved", "closed", "rejected", "all"]),
               help="Repeatable; default: open, assigned and resolved.")
-@click.option("--area")
-@click.option("--category")
-@click.option("--officer")
+@click.option("--area", help="Only tickets of this area (alternative spellings are accepted).")
+@click.option("--category", help="Only tickets of this category.")
+@click.option("--officer", help="Only tickets assigned to this officer (their ID).")
 @click.option("--overdue", is_flag=True, help="Only open or assigned tickets past their due time.")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or after this local date.")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or before this local date.")
-@click.option("--phone", type=PHONE)
-@click.option("--limit", type=click.IntRange(min=1))
+@click.option("--phone", type=PHONE, help="Only this caller's tickets (any usual form of the number).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many tickets (the newest).")
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (formula-safe).")
 @click.option("--show-sensitive", is_flag=True, help=SHOW_SENSITIVE_HELP)
@@ -551,6 +552,7 @@ def list_cmd(app, statuses, area, category, officer, overdue, since, until, phon
 
     from .common import choose_area
 
+    refuse_together(("--json", as_json), ("--csv", as_csv))
     cfg = app.config
     if "all" in statuses:
         statuses = tickets.STATUSES
