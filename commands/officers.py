@@ -116,9 +116,11 @@ def show_cmd(app, officer_id, as_json):
     if as_json:
         print_json(dict(officer_record(officer), open_tickets=open_counts(db).get(officer["officer_id"], 0)))
         return
+    from helpline_core.words import OFFICER_CHANGE_LABELS, changes_text
+
     _print_officer(officer)
     for event in officer["history"]:
-        changes = "; ".join(f"{k} {a}->{b}" for k, (a, b) in event.get("changes", {}).items())
+        changes = changes_text(event.get("changes"), app.config.tz, OFFICER_CHANGE_LABELS)
         click.echo(f"{'':<12} {local_text(event['at'], app.config.tz)}  {event['type']} by {event['actor']}"
                    f"{'  ' + changes if changes else ''}{'  ' + event['note'] if event.get('note') else ''}")
 

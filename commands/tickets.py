@@ -446,16 +446,12 @@ def show_cmd(app, ticket_id, as_json):
         if value:
             click.echo(f"  {label:<12} {value}")
     click.echo("  history")
-    def shown(value):  # stored UTC times read in local time, like everything else on screen
-        if isinstance(value, str) and value.endswith("+00:00") and value[:4].isdigit():
-            return local_text(value, tz)
-        return "-" if value is None else value
+    from helpline_core.words import changes_text, event_label
 
     for event in ticket["history"]:
-        changes = "; ".join(f"{k} {shown(a)}->{shown(b)}" for k, (a, b) in event.get("changes", {}).items()
-                            if not isinstance(a, dict) and not isinstance(b, dict))
-        extra = " - ".join(x for x in (event.get("note"), changes) if x)
-        click.echo(f"    {local_text(event['at'], tz)}  {event['type']:<9} {event['actor']}{'  ' + extra if extra else ''}")
+        extra = " - ".join(x for x in (event.get("note"), changes_text(event.get("changes"), tz)) if x)
+        click.echo(f"    {local_text(event['at'], tz)}  {event_label(event['type']):<11} {event['actor']}"
+                   f"{'  ' + extra if extra else ''}")
     if ticket.get("messages"):
         click.echo("  messages")
         for key, state in ticket["messages"].items():

@@ -20,6 +20,7 @@ An officer who was unassigned, and is now deactivated, is not given the ticket b
 
 from .clock import from_iso, local_text, to_iso
 from .errors import NotFound, TransitionError
+from .words import event_label
 
 UNDOABLE = ("assign", "unassign", "resolve", "reopen", "reject", "verify", "not_reached", "note")
 SENT_STATES = ("sent", "delivered", "undelivered", "sending", "unknown")  # out of our hands
@@ -72,26 +73,21 @@ def last_change(db, config, actor, ticket_id=None):
     if index != len(ticket["history"]) - 1:
         later = ticket["history"][-1]
         raise TransitionError(
-            f"your last change, the {event['type']} of {ticket['id']} at {when}, cannot be undone: "
-            f"{later['actor']} changed the ticket since ({later['type']} at {local_text(later['at'], config.tz)}).")
+            f"your last change, the {event_label(event['type'])} of {ticket['id']} at {when}, cannot be undone: "
+            f"{later['actor']} changed the ticket since ({event_label(later['type'])} at {local_text(later['at'], config.tz)}).")
     return ticket, index, event
 
 
 def describe(ticket, event, tz):
-    """:returns: one line saying what ``undo`` will take back, e.g. ``resolve of SXR-10003 at
-    2026-11-30 11:30 (status resolved->assigned, ...)``."""
-    changes = ", ".join(f"{field} {_shown(new, tz)}->{_shown(old, tz)}"
-                        for field, (old, new) in (event.get("changes") or {}).items())
-    what = f"{event['type']} of {ticket['id']} at {local_text(event['at'], tz)}"
+    """:returns: one line saying what ``undo`` will take back, in words, e.g. ``resolve of SXR-10003
+    at 2026-11-30 11:30 (done): status back to assigned; resolved by back to none``."""
+    from .words import shown_changes
+
+    changes = "; ".join(f"{label} back to {old}" for label, old, _ in shown_changes(event.get("changes"), tz))
+    what = f"{event_label(event['type'])} of {ticket['id']} at {local_text(event['at'], tz)}"
     if event.get("note"):
         what += f" ({event['note']})"
     return what + (f": {changes}" if changes else "")
-
-
-def _shown(value, tz):
-    if isinstance(value, str) and value.endswith("+00:00") and value[:4].isdigit():
-        return local_text(value, tz)
-    return "-" if value is None else str(value)
 
 
 def undo_last(db, config, actor, now, *, ticket_id=None, expect=None):
@@ -112,14 +108,17 @@ def undo_last(db, config, actor, now, *, ticket_id=None, expect=None):
     changes = event.get("changes") or {}
     for field, (old, new) in changes.items():
         if field != "messages" and ticket.get(field) != new:
-            raise TransitionError(f"{ticket['id']}'s {field} is {ticket.get(field)!r} now, not {new!r}: "
-                                  f"it was changed another way; undo refused.")
+            from .words import TICKET_CHANGE_LABELS, value_text
+
+            label = TICKET_CHANGE_LABELS.get(field, field.replace("_", " "))
+            raise TransitionError(f"{ticket['id']}'s {label} is {value_text(ticket.get(field), config.tz)} now, "
+                                  f"not {value_text(new, config.tz)}: it was changed another way; undo refused.")
     restore = {field: old for field, (old, new) in changes.items()}
     officer = restore.get("officer")
     if officer and not get_officer(db, officer)["active"]:
         raise TransitionError(f"undoing would give {ticket['id']} back to {officer}, who is deactivated; "
                               f"assign it instead.")
-    undo_event = _event("undo", actor, now, f"undoes {event['type']} of {local_text(event['at'], config.tz)}")
+    undo_event = _event("undo", actor, now, f"undoes {event_label(event['type'])} of {local_text(event['at'], config.tz)}")
     undo_event["undoes"] = index
     updated = _apply(db.table("tickets"), ticket, undo_event, **restore)
 

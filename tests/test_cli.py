@@ -55,7 +55,7 @@ def test_scenario_log_resolve_verify_in_three_languages(ready):
     assert closed["history"][-1]["actor"] == "nusrat"
 
     shown = run_cli(["show", en["id"]]).stdout
-    assert "SXR-10003  CLOSED" in shown and "verify    nusrat" in shown
+    assert "SXR-10003  CLOSED" in shown and "verify      nusrat" in shown
     found = run_cli(["find", "9876543210", "--json"], as_json=True)
     assert [t["id"] for t in found] == ["SXR-10003"]
     listed = run_cli(["list", "--json"], as_json=True)

@@ -67,3 +67,92 @@ def test_officer_edit_active_and_inactive_alone_still_work(district, run_cli):
     assert run_cli(["officer", "edit", "tariq", "--inactive"]).stdout.startswith("Officer tariq updated and deactivated.")
     assert run_cli(["officer", "edit", "tariq", "--active"]).stdout.startswith("Officer tariq updated and activated.")
     assert run_cli(["officer", "show", "tariq", "--json"], as_json=True)["active"] is True
+
+
+# --- history in words -------------------------------------------------------------------------
+
+NOT_WORDS = ("[", "]", "{", "None", "True", "False", "final", "_at", "_by", "->", "escalations", "messages")
+
+
+def history_lines(run_cli, ticket_id):
+    out = run_cli(["show", ticket_id]).stdout.splitlines()
+    start = out.index("  history") + 1
+    end = out.index("  messages") if "  messages" in out else len(out)
+    lines = [line[4 + 16 + 2:] for line in out[start:end]]  # after the indent and the local time
+    for line in lines:
+        assert not any(word in line for word in NOT_WORDS), line
+    return lines
+
+
+def test_history_of_every_event_reads_in_words(district, run_cli, tmp_path):
+    def log(phone, area="Khanyar"):
+        return run_cli(["log", "--phone", phone, "--area", area, "--category", "ration", "--json"], as_json=True)
+
+    first = log("09876543210")["id"]
+    assert log("09876543210", area="Eidgah")["followup"] is True
+    run_cli(["assign", first, "tariq"])
+    run_cli(["unassign", first, "--note", "on leave"])
+    run_cli(["assign", first, "rafiq"])
+    run_cli(["note", first, "son will collect"])
+    run_cli(["edit", first, "--phone", "09876543211", "--note", "the son gave his number"])
+    run_cli(["resolve", first, "--note", "kit delivered"])
+    run_cli(["--as", "nusrat", "verify", first, "--not-reached"])
+    run_cli(["--as", "nusrat", "verify", first, "--not-solved", "--note", "never came"])
+    run_cli(["resolve", first, "--note", "kit delivered again"])
+    run_cli(["reopen", first, "--note", "only half the kit"])
+    run_cli(["resolve", first, "--note", "rest delivered"])
+    run_cli(["--as", "nusrat", "verify", first, "--confirmed"])
+    lines = history_lines(run_cli, first)
+    assert lines[0] == "opened      op"
+    assert lines[1].startswith("assign      op  routed automatically - status assigned (was open); officer ")
+    routed = lines[1].split()[-1]  # whoever routing chose
+    assert lines[2] == "call        op  caller gave area Eidgah (ticket is for Khanyar) - calls 2 (was 1)"
+    assert lines[3] == f"assign      op  officer tariq (was {routed})"  # still assigned: no status change
+    assert lines[4:] == [
+        "unassign    op  on leave - status open (was assigned); officer none (was tariq)",
+        "assign      op  status assigned (was open); officer rafiq",
+        "note        op  son will collect",
+        "edit        op  the son gave his number - phone +919876543211 (was +919876543210)",
+        "resolve     op  kit delivered - status resolved (was assigned); resolved by rafiq",
+        "not reached nusrat  caller not reached",
+        "verify      nusrat  never came - status assigned (was resolved)",
+        "resolve     op  kit delivered again - status resolved (was assigned); resolved by rafiq",
+        "reopen      op  only half the kit - status assigned (was resolved)",
+        "resolve     op  rest delivered - status resolved (was assigned); resolved by rafiq",
+        "verify      nusrat  confirmed by caller - status closed (was resolved)",
+    ]
+
+    second = log("09876500002")
+    officer = second["officer"]
+    run_cli(["officer", "deactivate", officer, "--reason", "transferred"])
+    second = second["id"]
+    assert history_lines(run_cli, second)[-1] == \
+        f"unassign    op  officer {officer} deactivated - status open (was assigned); officer none (was {officer})"
+    run_cli(["reject", second, "--reason", "duplicate", "--duplicate-of", first])
+    assert history_lines(run_cli, second)[-1] == \
+        f"reject      op  duplicate - status rejected (was open); duplicate of {first}"
+
+    third = log("09876500003")["id"]
+    run_cli(["--as", "op2", "resolve", third, "--note", "wrong ticket"])
+    undone = run_cli(["--as", "op2", "undo", "--yes"]).stdout
+    assert undone.startswith(f"Undone: the resolve of {third} at ") and \
+        ": status back to assigned; resolved by back to none." in undone
+    last = history_lines(run_cli, third)[-1]
+    assert last.startswith("undo        op2  undoes resolve of ") and last.endswith(" - status assigned (was resolved)")
+
+    later = "2027-01-15T12:00:00+05:30"
+    run_cli(["purge", "--older-than", "30", "--as-of", later, "--backup-to", str(tmp_path / "backups")])
+    purged = history_lines(run_cli, first)  # notes and numbers gone; the changes left still in words
+    assert purged[4] == "unassign    op  status open (was assigned); officer none (was tariq)"
+    assert purged[7] == "edit        op" and not any("+91" in line for line in purged)
+
+
+def test_officer_history_in_words(district, run_cli):
+    run_cli(["officer", "edit", "meena", "--area", "Khanyar", "--area", "Hazratbal", "--role", "supervisor"])
+    run_cli(["officer", "deactivate", "meena", "--reason", "transferred"])
+    run_cli(["officer", "activate", "meena", "--note", "back"])
+    out = run_cli(["officer", "show", "meena"]).stdout
+    assert "edited by op  areas Hazratbal, Khanyar (was Khanyar); role supervisor (was officer)" in out \
+        or "edited by op  areas Khanyar, Hazratbal (was Khanyar); role supervisor (was officer)" in out
+    assert "deactivated by op  transferred\n" in out and "activated by op  back\n" in out
+    assert not any(word in out for word in ("[", "]", "None", "True", "False", "->"))
