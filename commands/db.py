@@ -12,7 +12,8 @@ def db_group():
     \b
     Example:
       helpline db check
-      helpline db backup --to /media/usb
+      helpline db backup --to /media/usb/helpline-backups
+      helpline db restore /media/usb/helpline-backups/backup-2026-12-02T12-13-45+0530
     """
 
 
@@ -41,10 +42,16 @@ def check_cmd(app):
 
 
 @db_group.command("backup")
-@click.option("--to", "to_dir", type=click.Path(file_okay=False), help="Folder for the backup (default: DATA_DIR/backups).")
+@click.option("--to", "to_dir", type=click.Path(file_okay=False),
+              help="Folder for the backup, outside the data directory (default: [store] backup_dir in config.toml).")
 @pass_app
 def backup_cmd(app, to_dir):
-    """Make a consistent, dated copy of the config, database and archives.
+    """Make a consistent, dated copy of the config, database, archives and texts.
+
+    The copy is a folder named by the district's local time with its offset
+    (backup-2026-12-02T12-13-45+0530), with a manifest that 'db restore' checks.
+    Give --to, or set backup_dir under [store] in config.toml; a folder inside the
+    data directory is refused (a backup there is lost with it).
 
     \b
     Example:
@@ -52,8 +59,55 @@ def backup_cmd(app, to_dir):
     """
     from helpline_core.dbtools import backup_store
 
-    target = backup_store(app.store, to_dir, now=app.now())
+    target = backup_store(app.store, app.config, to_dir, now=app.now())
     click.echo(f"Backup written to {target}")
+
+
+@db_group.command("restore")
+@click.argument("backup", type=click.Path(file_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask (needed with no terminal).")
+@pass_app
+def restore_cmd(app, backup, yes):
+    """Put a backup made by 'db backup' in place of the current data.
+
+    The backup is checked first (as 'db check' does, and against its manifest): a damaged
+    or incomplete one is refused and nothing is changed. The current data is then copied
+    to backup-<time>-before-restore (in [store] backup_dir, else beside BACKUP), and the
+    backup's config, database, archives and texts replace it, under the store lock. At a
+    terminal it asks first; with no terminal give --yes.
+
+    \b
+    Example:
+      helpline db restore /media/usb/helpline-backups/backup-2026-12-02T12-13-45+0530
+    """
+    from helpline_core.clock import local_iso
+    from helpline_core.dbtools import check_backup, count_text, data_present, restore_backup, restore_folder
+    from helpline_core.store import Store
+
+    from .common import terminal
+
+    store = Store(app.data_dir)  # works without a readable config: a lost config is a reason to restore
+    info = check_backup(backup)
+    if not yes:
+        if not terminal():
+            raise click.UsageError(f"no terminal to confirm on: add --yes to restore {backup}.")
+        present = data_present(store)
+        here = ", ".join(present["found"]) or "no tickets or texts"
+        made = f", made {local_iso(info['made_at'], info['config'].tz)}" if info["made_at"] else ""
+        click.echo(f"Now in {app.data_dir}: {here}.")
+        click.echo(f"Backup {backup}: district {info['config'].district_code}, {count_text(info['live'], 'live ticket')}, "
+                   f"{count_text(info['archives'], 'archive file')}{made}.")
+        click.echo(f"The current data is first copied to {restore_folder(store, backup)}.")
+        if not click.confirm("Replace the current data with the backup?", default=False):
+            click.echo("Nothing was changed.")
+            return
+    result = restore_backup(store, backup, app.now())
+    if result["finished"]:
+        click.echo("Finished a restore that a crash had cut short.")
+    if result["kept"]:
+        click.echo(f"Current data kept in {result['kept']}")
+    click.echo(f"Restored district {result['code']} from {backup}: {count_text(result['live'], 'live ticket')}, "
+               f"{count_text(result['archives'], 'archive file')}.")
 
 
 @db_group.command("archive")

@@ -14,7 +14,9 @@ from .common import json_option, pass_app, print_json
 @click.option("--categories", "categories_csv", type=click.Path(dir_okay=False),
               help="CSV with columns name, sla_hours and optional sensitive (yes/no). Default: the shipped "
                    "Srinagar categories with the shipped areas, none with --areas.")
-@click.option("--force", is_flag=True, help="Rewrite the config of an existing district (tickets are kept).")
+@click.option("--force", is_flag=True,
+              help="Rewrite the config of an existing district (tickets are kept); over tickets, archives or texts "
+                   "only with their own district code.")
 @pass_app
 def init_cmd(app, district_code, district_name, timezone, areas_csv, categories_csv, force):
     """Create the data directory, its config.toml and its database.
@@ -22,6 +24,9 @@ def init_cmd(app, district_code, district_name, timezone, areas_csv, categories_
     An areas file in which a name or alternative name belongs to two areas is refused (a typed
     name must lead to one area). Without --areas and --categories the district gets Srinagar's
     shipped areas and categories; with its own --areas and no --categories it starts with none.
+
+    A folder that already holds tickets, archives or texts is refused, even when its
+    config.toml is missing, unless --force is given with the same district code.
 
     \b
     Example:

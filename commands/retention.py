@@ -11,7 +11,7 @@ from .sms import as_of_option, run_clock
               help="Purge tickets closed or rejected more than this many days ago.")
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
 @click.option("--backup-to", type=click.Path(file_okay=False),
-              help="Folder for the backup taken first (default: DATA_DIR/backups).")
+              help="Folder for the backup taken first, outside the data directory (default: [store] backup_dir).")
 @as_of_option
 @json_option
 @pass_app

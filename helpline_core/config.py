@@ -19,6 +19,7 @@ Shape::
     [store]
     archive_after_days = 1      # final tickets leave the live database after this long
     lock_timeout_seconds = 10
+    backup_dir = "/media/usb/helpline-backups"   # optional: where backups go (see ``backup_dir``)
 
     [sms]
     gateway = "file"
@@ -77,9 +78,26 @@ class Config:
         store = raw.get("store", {})
         self.archive_after_days = self.number(store.get("archive_after_days", 1), "store.archive_after_days")
         self.lock_timeout_seconds = self.number(store.get("lock_timeout_seconds", 10), "store.lock_timeout_seconds")
+        self.backup_dir = self._backup_dir(store.get("backup_dir"))
         quiet = raw.get("quiet_hours", {})
         self.quiet_start = self.clock_time(quiet.get("start", "21:00"), "quiet_hours.start")
         self.quiet_end = self.clock_time(quiet.get("end", "08:00"), "quiet_hours.end")
+
+    def _backup_dir(self, value):
+        """:returns: ``[store] backup_dir`` as an absolute Path, or None when it is not set.
+
+        ``~`` is the user's home; a relative path is read from the folder that holds the data
+        directory (``backup_dir = "helpline-backups"`` beside ``/home/op/helpline-srinagar`` is
+        ``/home/op/helpline-backups``), never from wherever a command happens to be run.
+        Whether it lies outside the data directory is checked when a backup is made.
+        """
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{self.path}: store.backup_dir = {value!r} is not a folder name; "
+                              f"write it as a quoted path, e.g. backup_dir = \"/media/usb/helpline-backups\".")
+        folder = Path(value.strip()).expanduser()
+        return folder if folder.is_absolute() else Path(self.path).absolute().parent.parent / folder
 
     def number(self, value, name):
         """:returns: ``value`` as a float >= 0. :raises ConfigError: naming the setting otherwise."""
@@ -231,6 +249,8 @@ def render_config(code, name, timezone, categories, areas, languages=LANGUAGES, 
         "# closed and rejected tickets move to archive files after this many days",
         "archive_after_days = 1",
         "lock_timeout_seconds = 10",
+        "# backups go here (outside the data directory; relative: beside the data directory)",
+        '# backup_dir = "/media/usb/helpline-backups"',
         "",
         "[sms]",
         '# "file" appends texts to outbox.jsonl in the data directory; "twilio" sends them',

@@ -11,7 +11,7 @@ from .config import (CONFIG_NAME, DEFAULT_TIMEZONE, load_config, render_config,
                      validate_district_code, write_config_text)
 from .errors import ConfigError, InvalidValue
 from .resources import resource_dir
-from .store import Store, read_json
+from .store import Store
 
 
 def read_areas_csv(path):
@@ -114,15 +114,21 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
     shipped Srinagar categories (``data/categories.csv``) and a district with its own areas none
     (a Boston district does not start with ration and counselling): add them to config.toml.
 
-    Tickets and officers already stored are kept: ``--force`` rewrites the config only (the old
-    one is kept as ``config.toml.bak``) and never changes the code of a district that has tickets.
+    A folder that already holds tickets, archives or texts is refused unless ``force`` is given
+    with the code of the district they belong to (from its ``config.toml``, or when that is lost,
+    from the IDs of the stored tickets): ``--force`` rewrites the config only (the old one is
+    kept as ``config.toml.bak``) and never gives a district's data another code. A config with
+    no data behind it is rewritten only with ``force``. Refused: nothing is changed.
     The ticket counter is set at or above the highest archived serial, so an ID is never reissued.
 
     :returns: the loaded ``Config``.
-    :raises ConfigError: a district exists already and ``force`` is False.
+    :raises ConfigError: a district or its data exists already and ``force`` (with its code) is not given.
     :raises InvalidValue: bad code, time zone, areas or categories file (nothing is created).
+    :raises StoreDamaged: a restore was cut short there (see ``dbtools``).
     """
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .dbtools import data_present
 
     code = validate_district_code(code)
     name = " ".join(str(name or "").split())
@@ -142,16 +148,28 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
     data_dir = Path(data_dir)
     store = Store(data_dir, allow_new=True)
     store.ensure_dir()
-    os.chmod(data_dir, 0o700)  # callers' numbers live here, even in a folder that existed before
     with store.lock():
         path = data_dir / CONFIG_NAME
-        if path.exists():
-            old_code = _existing_code(path)
+        present = data_present(store)
+        old_code = present["code"]
+        if present["found"]:
+            what = f"data of district {old_code or '(unknown)'} ({', '.join(present['found'])})"
+            if old_code is None:
+                raise ConfigError(f"{data_dir} already holds {what}, and neither a config.toml nor a ticket ID "
+                                  f"says which district; nothing was changed. Use another --data-dir, or restore "
+                                  f"its config with 'helpline db restore BACKUP'.")
             if not force:
-                raise ConfigError(f"{data_dir} already holds district {old_code or '(unreadable config)'}; "
-                                  f"use --force to rewrite its config.toml from the defaults.")
-            if old_code and old_code != code and _has_tickets(store):
-                raise ConfigError(f"{data_dir} holds tickets of district {old_code}; its code cannot change to {code}.")
+                raise ConfigError(f"{data_dir} already holds {what}; nothing was changed. To rewrite its "
+                                  f"config.toml give --force --district-code {old_code}; for a new district use "
+                                  f"another --data-dir.")
+            if old_code != code:
+                raise ConfigError(f"{data_dir} holds {what}; its code cannot change to {code}, nothing was "
+                                  f"changed. Give --district-code {old_code}, or another --data-dir for a new district.")
+        elif path.exists() and not force:
+            raise ConfigError(f"{data_dir} already holds district {old_code or '(unreadable config)'}; "
+                              f"use --force to rewrite its config.toml from the defaults.")
+        os.chmod(data_dir, 0o700)  # callers' numbers live here, even in a folder that existed before
+        if path.exists():
             shutil.copyfile(path, data_dir / (CONFIG_NAME + ".bak"))
         write_config_text(data_dir, render_config(code, name, timezone, categories, areas, sensitive=sensitive))
     with store.transaction() as db:
@@ -161,20 +179,6 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
         if not current or current["serial"] < highest:  # a counter never restarts below an issued ID
             meta.upsert(Document({"serial": max(999, highest)}, doc_id=1))
     return load_config(data_dir)
-
-
-def _existing_code(path):
-    import tomllib
-
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f).get("district", {}).get("code")
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-
-
-def _has_tickets(store):
-    return bool(store.archived_blocks()) or bool(read_json(store.path).get("tickets"))
 
 
 def _highest_archived_serial(store):

@@ -188,9 +188,11 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
 
     :param older_than_days: a whole number >= 1. :param now: aware UTC.
     :param dry_run: count what would be purged; write nothing (no salt, no backup).
-    :param backup_dir: where ``db backup`` puts the backup taken first (default ``backups/``).
+    :param backup_dir: the folder for the backup taken first; default ``[store] backup_dir``
+        (``dbtools.backup_folder``: refused when neither is set, or inside the data directory).
     :returns: a ``PurgeResult``.
-    :raises InvalidValue: ``older_than_days`` is not a whole number >= 1.
+    :raises InvalidValue: ``older_than_days`` is not a whole number >= 1; the backup folder is
+        inside the data directory. :raises ConfigError: no backup folder (not for a dry run).
     :raises StoreLocked, StoreDamaged, OSError: as the store does; the data directory is then as
         it was (see the module docstring for a crash).
     """
@@ -200,8 +202,9 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
     if dry_run:
         _plan(store, store.snapshot(), result, _read_journal(store))
         return result
-    from .dbtools import backup_locked
+    from .dbtools import backup_folder, backup_locked
 
+    folder = backup_folder(store.data_dir, config, backup_dir, option="--backup-to")
     saved = {}  # path -> original bytes (None: it did not exist)
     journal_path = store.data_dir / JOURNAL_NAME
     with store.lock():
@@ -214,7 +217,7 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
                     return result
                 _keep(saved, store.data_dir / SALT_NAME)
                 salt = district_salt(store)
-                result.backup = backup_locked(store, backup_dir, now)
+                result.backup = backup_locked(store, config, folder, now)
                 _keep(saved, journal_path)
                 atomic_write(journal_path, dump_json({"serials": sorted(plan["serials"]), "started_at": to_iso(now),
                                                       "cutoff": to_iso(result.cutoff),

@@ -10,6 +10,7 @@ Files in the data directory (created 0700; every file 0600, it holds callers' nu
     verification/DATE.csv|html  the nightly verification lists
     imports/, import-*.journal.json, stats-cache.json   see importer.py and reports.py
     phone-salt, purge.journal.json   the district's salt for purged numbers; see retention.py
+    restore.journal.json, .restore-new/, .restore-old/   a restore under way; see dbtools.py
 
 Live tables and their documents::
 
@@ -62,6 +63,7 @@ from .errors import DiskFull, StoreDamaged, StoreLocked
 
 DB_NAME = "helpline.json"
 LOCK_NAME = "helpline.lock"
+RESTORE_JOURNAL = "restore.journal.json"  # a restore cut short (see dbtools): the store is refused until finished
 ARCHIVE_DIR = "archive"
 ARCHIVE_BLOCK = 1000
 _TMP_SUFFIX = ".tmp"
@@ -418,6 +420,8 @@ class Store:
         damage: a lost live file must never restart the ticket counter and reissue IDs.
     """
 
+    mid_restore_ok = False  # set by ``dbtools.restore_backup`` only: it finishes a cut-short restore
+
     def __init__(self, data_dir, lock_timeout_seconds=10.0, allow_new=False):
         self.allow_new = allow_new
         self.data_dir = Path(data_dir)
@@ -443,6 +447,7 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 self._wait_for_lock(fd)
+            self._refuse_mid_restore()
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
@@ -573,7 +578,15 @@ class Store:
             self._remove_stale_temporaries()
             atomic_write(self.path, _live_bytes(ordered, tickets_rows=rows))
 
+    def _refuse_mid_restore(self):
+        """:raises StoreDamaged: a restore was cut short (its journal is there): the files may be
+        half old, half restored, so nothing may read or write them until it is finished."""
+        if not self.mid_restore_ok and (self.data_dir / RESTORE_JOURNAL).exists():
+            raise StoreDamaged(f"a restore of {self.data_dir} was cut short: run the same 'helpline db restore "
+                               f"BACKUP' again to finish it; nothing was changed.")
+
     def _read_live(self):
+        self._refuse_mid_restore()
         data = read_json(self.path)
         if not data and not self.allow_new and (self.data_dir / "config.toml").exists():
             state = "empty" if self.path.exists() else "missing"

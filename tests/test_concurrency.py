@@ -221,7 +221,10 @@ def test_a_writer_gives_up_with_exit_3_while_the_lock_is_held_and_changes_nothin
                     as_json=True)
     assert first["id"] == "SXR-10003" and first["officer"]
     _set_lock_timeout(data_dir, 0.3)
-    before = file_bytes(data_dir)
+    config = data_dir / CONFIG_NAME  # backups go beside the data directory: watch both
+    config.write_text(config.read_text(encoding="utf-8").replace("[store]\n", '[store]\nbackup_dir = "backups"\n'),
+                      encoding="utf-8")
+    before = file_bytes(data_dir.parent)
 
     with Store(data_dir).lock():
         result = run_cli(args, expect=3)
@@ -232,8 +235,8 @@ def test_a_writer_gives_up_with_exit_3_while_the_lock_is_held_and_changes_nothin
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert "lock" in lines[0] and "0.3" in lines[0] and str(data_dir) in lines[0]
     assert result.stdout == ""
-    assert file_bytes(data_dir) == before
+    assert file_bytes(data_dir.parent) == before
 
     # Once the lock is free, the very same command goes through.
     run_cli(args)
-    assert file_bytes(data_dir) != before
+    assert file_bytes(data_dir.parent) != before

@@ -100,12 +100,12 @@ def test_backup_refuses_a_damaged_store_and_keeps_texts(district, tmp_path):
     config, store = district
     log(store, config)
     send_outbox(store, config, FileGateway(store.data_dir), NOW)
-    target = backup_store(store, tmp_path / "bk", now=NOW)
+    target = backup_store(store, config, tmp_path / "bk", now=NOW)
     assert sorted(p.name for p in (target / "sms").iterdir()) == ["2026-11-30.json"]
     assert oct((tmp_path / "bk").stat().st_mode & 0o777) == "0o700"
     store.path.write_bytes(store.path.read_bytes()[:-5])
     with pytest.raises(StoreDamaged):
-        backup_store(store, tmp_path / "bk", now=NOW + timedelta(seconds=1))
+        backup_store(store, config, tmp_path / "bk", now=NOW + timedelta(seconds=1))
     assert [p.name for p in (tmp_path / "bk").iterdir()] == [target.name]
 
 

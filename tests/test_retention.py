@@ -12,6 +12,7 @@ import pytest
 from conftest import NOW, file_bytes
 from helpline_core import reports, retention, tickets
 from helpline_core.archive import archive_final_tickets
+from helpline_core.config import load_config
 from helpline_core.dbtools import check_store
 from helpline_core.gateways import make_gateway
 from helpline_core.jobs import due_slots, run_job
@@ -50,6 +51,17 @@ def _closed(store, config, phone, at, *, category="ration", words=True):
         tickets.verify(db, config, ticket["id"], confirmed=True, by="nusrat", actor="op", now=at + timedelta(hours=2))
     _send(store, config, at + timedelta(hours=2))
     return ticket["id"]
+
+
+@pytest.fixture
+def district(district, data_dir):
+    """conftest's district, with ``[store] backup_dir = "backups"``: a folder beside the data
+    directory (a purge takes a backup first, and backups live outside the data directory)."""
+    path = data_dir / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("lock_timeout_seconds = 10\n", 'lock_timeout_seconds = 10\nbackup_dir = "backups"\n'),
+                    encoding="utf-8")
+    return load_config(data_dir), district[1]
 
 
 @pytest.fixture
@@ -110,7 +122,7 @@ def test_purge_retires_personal_data_and_keeps_every_figure(aged, data_dir):
     assert (result.live, result.archived, result.tickets) == (1, 3, 4)
     assert sorted(result.ticket_ids) == sorted([ids["old1"], ids["old2"], ids["rejected"], ids["live_old"]])
     assert result.texts > 0 and result.verification_files == 2
-    assert result.backup.is_dir() and result.backup.parent == data_dir / "backups"
+    assert result.backup.is_dir() and result.backup.parent == data_dir.parent / "backups"
     assert OLD_CALLER in (result.backup / "archive" / "phones-11.json").read_text(encoding="utf-8")
     assert _reports(store, config, first, last) == before  # every figure as before, HTML page included
 
@@ -179,7 +191,7 @@ def test_a_failed_purge_leaves_everything_as_it_was(aged, data_dir, monkeypatch,
     with pytest.raises(OSError):
         retention.purge(store, config, older_than_days=30, now=NOW)
     assert file_bytes(data_dir) == files
-    assert not (data_dir / "backups").exists() or not any((data_dir / "backups").iterdir())
+    assert not (data_dir.parent / "backups").exists() or not any((data_dir.parent / "backups").iterdir())
 
 
 def test_an_interrupted_purge_is_finished_by_the_next(aged, data_dir):

@@ -1,0 +1,374 @@
+"""Set-up that cannot hurt data: init over existing data, db check without a config, backups
+outside the data directory, dated by local time, and db restore."""
+
+import os
+import re
+import stat
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from conftest import NOW, file_bytes
+from helpline_core import dbtools, retention, tickets
+from helpline_core.archive import archive_final_tickets
+from helpline_core.config import load_config
+from helpline_core.dbtools import (backup_folder, backup_stamp, backup_store, check_backup, check_store,
+                                   restore_backup)
+from helpline_core.district import init_district
+from helpline_core.errors import ConfigError, InvalidValue, StoreDamaged
+from helpline_core.gateways import FileGateway
+from helpline_core.sending import send_outbox
+from helpline_core.store import RESTORE_JOURNAL, Store
+from test_desk import on_terminal
+
+STAMP = r"backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\+0530"
+
+
+def log(store, config, phone="9876543210", now=NOW):
+    with store.transaction() as db:
+        return tickets.log_call(db, config, store, phone=phone, area="Khanyar", category="ration", actor="op",
+                                now=now)[0]
+
+
+def close(store, config, ticket_id, now=NOW):
+    with store.transaction() as db:
+        tickets.resolve(db, config, ticket_id, note="done", actor="op", now=now)
+        tickets.verify(db, config, ticket_id, confirmed=True, actor="nusrat", now=now)
+
+
+def live_ids(store):
+    return sorted(t["id"] for t in store.snapshot().table("tickets").all())
+
+
+def set_backup_dir(data_dir, value):
+    path = data_dir / "config.toml"
+    text = re.sub(r"(?m)^backup_dir = .*\n", "", path.read_text(encoding="utf-8"))
+    path.write_text(text.replace("[store]\n", f'[store]\nbackup_dir = "{value}"\n'), encoding="utf-8")
+    return load_config(data_dir)
+
+
+# 1. init never sets up over data ---------------------------------------------------------------
+
+
+def _with_tickets(district):
+    config, store = district
+    log(store, config)
+    return config, store
+
+
+def _with_archive_only(district):
+    config, store = district
+    ticket = log(store, config)
+    close(store, config, ticket["id"])
+    archive_final_tickets(store, config, NOW + timedelta(days=2))
+    assert live_ids(store) == [] and store.archived_blocks()
+    return config, store
+
+
+def _with_texts_only(district):
+    config, store = district
+    log(store, config)
+    send_outbox(store, config, FileGateway(store.data_dir), NOW)
+    with store.transaction() as db:  # the ticket gone, its texts still there
+        db.table("tickets").truncate()
+    return config, store
+
+
+@pytest.mark.parametrize("make, found", [(_with_tickets, "1 live ticket"), (_with_archive_only, "1 archive file"),
+                                         (_with_texts_only, "SMS day file")])
+def test_init_refuses_a_folder_with_data_even_without_its_config(district, data_dir, make, found):
+    make(district)
+    (data_dir / "config.toml").unlink()
+    before, mode = file_bytes(data_dir), stat.S_IMODE(data_dir.stat().st_mode)
+    with pytest.raises(ConfigError) as refused:
+        init_district(data_dir, code="XYZ", name="Elsewhere")
+    message = str(refused.value)
+    assert found in message and str(data_dir) in message and "\n" not in message
+    assert file_bytes(data_dir) == before and stat.S_IMODE(data_dir.stat().st_mode) == mode
+
+
+def test_init_force_needs_the_code_of_the_tickets_there(district, data_dir):
+    config, store = district
+    first = log(store, config)
+    (data_dir / "config.toml").unlink()
+    before = file_bytes(data_dir)
+    with pytest.raises(ConfigError, match="district SXR .*cannot change to XYZ.*--district-code SXR"):
+        init_district(data_dir, code="XYZ", name="Elsewhere", force=True)
+    assert file_bytes(data_dir) == before
+    config = init_district(data_dir, code="sxr", name="Srinagar", force=True)
+    assert config.district_code == "SXR"
+    second = log(Store(data_dir), config, phone="9876500002")
+    assert second["id"].startswith("SXR-") and second["serial"] == first["serial"] + 1
+
+
+def test_init_force_over_texts_whose_district_cannot_be_told_is_refused(district, data_dir):
+    _with_texts_only(district)
+    (data_dir / "config.toml").unlink()
+    before = file_bytes(data_dir)
+    with pytest.raises(ConfigError, match="neither a config.toml nor a ticket ID says which district"):
+        init_district(data_dir, code="SXR", name="Srinagar", force=True)
+    assert file_bytes(data_dir) == before
+
+
+def test_init_with_its_config_keeps_refusing_another_code(district, data_dir):
+    config, store = district
+    log(store, config)
+    with pytest.raises(ConfigError, match="To rewrite its config.toml give --force --district-code SXR"):
+        init_district(data_dir, code="SXR", name="Srinagar")
+    with pytest.raises(ConfigError, match="cannot change to ABC"):
+        init_district(data_dir, code="ABC", name="Elsewhere", force=True)
+    assert init_district(data_dir, code="SXR", name="Srinagar City", force=True).district_name == "Srinagar City"
+
+
+def test_cli_init_over_an_sxr_database_without_config(district, data_dir, run_cli):
+    config, store = district
+    log(store, config)
+    (data_dir / "config.toml").unlink()
+    before = file_bytes(data_dir)
+    for args in (["init", "--district-code", "XYZ", "--district-name", "X"],
+                 ["init", "--district-code", "XYZ", "--district-name", "X", "--force"],
+                 ["init", "--district-code", "SXR", "--district-name", "Srinagar"]):
+        err = run_cli(args, expect=1).stderr
+        assert err.startswith(f"Error: {data_dir} ") and err.count("\n") == 1 and "district SXR" in err
+    assert file_bytes(data_dir) == before
+    run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar", "--force"])
+    out = run_cli(["log", "--phone", "9876500002", "--area", "Khanyar", "--category", "ration", "--json"], as_json=True)
+    assert out["id"].startswith("SXR-")
+
+
+# 2. db check without a config -------------------------------------------------------------------
+
+
+def test_db_check_fails_without_config(district, data_dir, run_cli):
+    config, store = district
+    log(store, config)
+    assert check_store(store)[0] == []
+    (data_dir / "config.toml").unlink()
+    problems, _ = check_store(store)
+    assert len(problems) == 1 and problems[0].startswith(f"no config.toml in {data_dir}")
+    result = run_cli(["db", "check"], expect=1)
+    assert "PROBLEM: no config.toml" in result.stdout and "OK" not in result.stdout
+    assert result.stderr == f"Error: 1 problem(s) found in {data_dir}.\n"
+
+
+# 4. and 5. backups outside the data directory, named by local time -----------------------------
+
+
+def test_backup_stamp_is_local_time_with_its_offset():
+    assert backup_stamp(NOW, ZoneInfo("Asia/Kolkata")) == "2026-11-30T11-30-00+0530"
+    assert backup_stamp(NOW, ZoneInfo("America/New_York")) == "2026-11-30T01-00-00-0500"
+    assert backup_stamp(NOW + timedelta(days=200), ZoneInfo("America/New_York")) == "2027-06-18T02-00-00-0400"
+
+
+def test_backup_folder_is_given_or_configured_and_never_inside(district, data_dir, tmp_path):
+    config, store = district
+    with pytest.raises(ConfigError, match=r"no backup folder: give --to DIR .*backup_dir under \[store\]"):
+        backup_folder(data_dir, config)
+    with pytest.raises(ConfigError, match="give --backup-to DIR"):
+        backup_folder(data_dir, config, option="--backup-to")
+    for inside in (data_dir, data_dir / "backups", data_dir / "sub" / ".." / "x"):
+        with pytest.raises(InvalidValue, match="inside the data directory"):
+            backup_folder(data_dir, config, inside)
+    (tmp_path / "link").symlink_to(data_dir)
+    with pytest.raises(InvalidValue, match="inside the data directory"):
+        backup_folder(data_dir, config, tmp_path / "link" / "bk")
+    assert backup_folder(data_dir, config, tmp_path / "usb") == tmp_path / "usb"
+    assert set_backup_dir(data_dir, "helpline-backups").backup_dir == tmp_path / "helpline-backups"
+    assert backup_folder(data_dir, load_config(data_dir)) == tmp_path / "helpline-backups"
+    assert set_backup_dir(data_dir, str(tmp_path / "abs")).backup_dir == tmp_path / "abs"
+
+
+def test_config_refuses_a_backup_dir_that_is_not_a_path(district, data_dir):
+    path = data_dir / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("[store]\n", "[store]\nbackup_dir = 5\n"),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="store.backup_dir = 5 is not a folder name"):
+        load_config(data_dir)
+
+
+def test_backup_goes_to_the_configured_folder_with_a_manifest(district, data_dir, tmp_path):
+    config, store = district
+    log(store, config)
+    config = set_backup_dir(data_dir, "backups")
+    target = backup_store(store, config, now=NOW)
+    assert target == tmp_path / "backups" / "backup-2026-11-30T11-30-00+0530"
+    assert (target / "helpline.json").read_bytes() == store.path.read_bytes()
+    assert check_backup(target)["live"] == 1 and check_backup(target)["made_at"] == "2026-11-30T06:00:00+00:00"
+    assert not (data_dir / "backups").exists()
+
+
+def test_purge_without_a_backup_folder_is_refused(district, data_dir):
+    config, store = district
+    ticket = log(store, config, now=NOW - timedelta(days=60))
+    close(store, config, ticket["id"], now=NOW - timedelta(days=60))
+    before = file_bytes(data_dir)
+    assert retention.purge(store, config, older_than_days=30, now=NOW, dry_run=True).tickets == 1
+    with pytest.raises(ConfigError, match="give --backup-to DIR"):
+        retention.purge(store, config, older_than_days=30, now=NOW)
+    with pytest.raises(InvalidValue, match="inside the data directory"):
+        retention.purge(store, config, older_than_days=30, now=NOW, backup_dir=data_dir / "backups")
+    assert file_bytes(data_dir) == before
+
+
+def test_cli_backup_needs_a_folder_outside(district, data_dir, tmp_path, run_cli):
+    config, store = district
+    log(store, config)
+    before = file_bytes(data_dir)
+    err = run_cli(["db", "backup"], expect=1).stderr
+    assert err.startswith("Error: no backup folder: give --to DIR") and "backup_dir" in err and err.count("\n") == 1
+    err = run_cli(["db", "backup", "--to", str(data_dir / "backups")], expect=1).stderr
+    assert "is inside the data directory" in err and err.count("\n") == 1
+    assert file_bytes(data_dir) == before
+    out = run_cli(["db", "backup", "--to", str(tmp_path / "usb")]).stdout
+    assert re.fullmatch(f"Backup written to {re.escape(str(tmp_path / 'usb'))}/{STAMP}\n", out)
+    set_backup_dir(data_dir, str(tmp_path / "configured"))
+    out = run_cli(["db", "backup"]).stdout
+    assert re.fullmatch(f"Backup written to {re.escape(str(tmp_path / 'configured'))}/{STAMP}\n", out)
+
+
+# 3. db restore ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def backed_up(district, data_dir, tmp_path):
+    """A district with an archived ticket, a live one and sent texts, backed up to
+    ``tmp_path/usb``, then changed (a new ticket, the live one closed). :returns: (config, store,
+    backup, the backup's live ids)."""
+    config, store = district
+    old = log(store, config, phone="9876500001")
+    close(store, config, old["id"])
+    archive_final_tickets(store, config, NOW + timedelta(days=2))
+    log(store, config)
+    send_outbox(store, config, FileGateway(store.data_dir), NOW)
+    ids = live_ids(store)
+    backup = backup_store(store, config, tmp_path / "usb", now=NOW)
+    later = NOW + timedelta(hours=3)
+    log(store, config, phone="9876500003", now=later)
+    close(store, config, ids[0], now=later)
+    return config, store, backup, ids
+
+
+def test_restore_brings_the_tickets_back_and_keeps_the_current_data(backed_up, data_dir, tmp_path):
+    config, store, backup, ids = backed_up
+    current = file_bytes(data_dir)
+    assert live_ids(store) != ids
+    result = restore_backup(store, backup, NOW + timedelta(hours=4))
+    assert live_ids(store) == ids and result["code"] == "SXR" and result["live"] == 1
+    assert store.path.read_bytes() == (backup / "helpline.json").read_bytes()
+    assert {k: v for k, v in file_bytes(data_dir).items() if not k.endswith(".lock")} == \
+        {k: v for k, v in file_bytes(backup).items() if k != "manifest.json"}
+    kept = result["kept"]
+    assert kept == tmp_path / "usb" / "backup-2026-11-30T15-30-00+0530-before-restore"
+    assert {k: v for k, v in file_bytes(kept).items() if k != "manifest.json"} == \
+        {k: v for k, v in current.items() if not k.endswith(".lock")}
+    assert check_store(store)[0] == []
+    restored = store.find_ticket_document(store.snapshot().table("tickets").all()[0]["serial"])
+    assert restored["status"] == "assigned"  # closed after the backup: back as it was
+    assert not any(p.name.startswith(".restore") for p in data_dir.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["truncated", "archive missing", "changed", "no manifest, damaged", "no config"])
+def test_a_damaged_or_incomplete_backup_is_refused_and_nothing_changes(backed_up, data_dir, tmp_path, damage):
+    config, store, backup, ids = backed_up
+    live = backup / "helpline.json"
+    if damage == "truncated":
+        live.write_bytes(live.read_bytes()[:-20])
+    elif damage == "archive missing":
+        next((backup / "archive").glob("tickets-*.json")).unlink()
+    elif damage == "changed":
+        live.write_bytes(live.read_bytes().replace(b'"Khanyar"', b'"Eidgah!"'))
+    elif damage == "no manifest, damaged":
+        (backup / "manifest.json").unlink()
+        live.write_bytes(b"{not json")
+    else:
+        (backup / "config.toml").unlink()
+    before, usb = file_bytes(data_dir), sorted((tmp_path / "usb").iterdir())
+    with pytest.raises(StoreDamaged, match=f"^{re.escape(str(backup))} cannot be restored: "):
+        restore_backup(store, backup, NOW)
+    assert file_bytes(data_dir) == before and sorted((tmp_path / "usb").iterdir()) == usb
+
+
+def test_restore_refuses_another_district_and_a_backup_inside(backed_up, data_dir, tmp_path):
+    config, store, backup, ids = backed_up
+    other = tmp_path / "other"
+    init_district(other, code="ANT", name="Anantnag")
+    before = file_bytes(other)
+    with pytest.raises(InvalidValue, match="holds district ANT; the backup is of district SXR"):
+        restore_backup(Store(other), backup, NOW)
+    assert file_bytes(other) == before
+    inside = data_dir / "old-backup"
+    os.rename(backup, inside)
+    with pytest.raises(InvalidValue, match="inside the data directory"):
+        restore_backup(store, inside, NOW)
+
+
+def test_restore_into_a_folder_whose_config_was_lost(backed_up, data_dir):
+    config, store, backup, ids = backed_up
+    (data_dir / "config.toml").unlink()
+    store.path.unlink()
+    result = restore_backup(store, backup, NOW + timedelta(hours=4))
+    assert live_ids(store) == ids and load_config(data_dir).district_code == "SXR"
+    assert not (result["kept"] / "config.toml").exists() and (result["kept"] / "archive").is_dir()
+
+
+def test_a_restore_cut_short_is_refused_then_finished(backed_up, data_dir, monkeypatch):
+    config, store, backup, ids = backed_up
+    real_rename, calls = os.rename, []
+
+    def crash(src, dst):
+        calls.append(src)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the power goes midway through the moves
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(dbtools.os, "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        restore_backup(store, backup, NOW + timedelta(hours=4))
+    monkeypatch.setattr(dbtools.os, "rename", real_rename)
+    assert (data_dir / RESTORE_JOURNAL).exists()
+    with pytest.raises(StoreDamaged, match="a restore of .* was cut short"):
+        store.snapshot()
+    with pytest.raises(StoreDamaged, match="cut short"):
+        log(store, config, phone="9876500009")
+    assert any("restore was cut short" in p for p in check_store(store)[0])
+    result = restore_backup(store, backup, NOW + timedelta(hours=5))
+    assert result["finished"] and live_ids(store) == ids
+    assert store.path.read_bytes() == (backup / "helpline.json").read_bytes()
+    assert check_store(store)[0] == [] and not (data_dir / RESTORE_JOURNAL).exists()
+
+
+def test_cli_restore_asks_and_needs_yes_without_a_terminal(backed_up, data_dir, run_cli, tmp_path):
+    config, store, backup, ids = backed_up
+    before = file_bytes(data_dir)
+    err = run_cli(["db", "restore", str(backup)], expect=2).stderr
+    assert "no terminal to confirm on: add --yes" in err
+    code, text = on_terminal(data_dir, ["db", "restore", str(backup)], ["n"])
+    assert code == 0 and "Nothing was changed." in text and "district SXR, 1 live ticket, 1 archive file, made 2026-11-30T11:30:00+05:30" in text
+    assert file_bytes(data_dir) == before
+    code, text = on_terminal(data_dir, ["db", "restore", str(backup)], ["y"])
+    assert code == 0 and "Restored district SXR" in text, text
+    assert live_ids(Store(data_dir)) == ids
+
+
+def test_cli_restore_refuses_a_damaged_backup(backed_up, data_dir, run_cli):
+    config, store, backup, ids = backed_up
+    (backup / "helpline.json").write_bytes(b"")
+    before = file_bytes(data_dir)
+    err = run_cli(["db", "restore", str(backup), "--yes"], expect=1).stderr
+    assert err.startswith(f"Error: {backup} cannot be restored: ") and err.count("\n") == 1
+    assert file_bytes(data_dir) == before
+
+
+def test_cli_backup_then_restore_round_trip(district, data_dir, run_cli, tmp_path):
+    config, store = district
+    log(store, config)
+    out = run_cli(["db", "backup", "--to", str(tmp_path / "usb")]).stdout
+    backup = out.split(" to ")[-1].strip()
+    saved = run_cli(["list", "--status", "all", "--json"], as_json=True)
+    run_cli(["log", "--phone", "9876500002", "--area", "Khanyar", "--category", "ration"])
+    out = run_cli(["db", "restore", backup, "--yes"]).stdout
+    assert f"Restored district SXR from {backup}: 1 live ticket, 0 archive files." in out
+    assert re.search(f"Current data kept in .*/{STAMP}-before-restore\n", out)
+    assert run_cli(["list", "--status", "all", "--json"], as_json=True) == saved
+    assert run_cli(["db", "check"]).stdout.endswith("OK\n")
