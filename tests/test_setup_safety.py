@@ -372,3 +372,22 @@ def test_cli_backup_then_restore_round_trip(district, data_dir, run_cli, tmp_pat
     assert re.search(f"Current data kept in .*/{STAMP}-before-restore\n", out)
     assert run_cli(["list", "--status", "all", "--json"], as_json=True) == saved
     assert run_cli(["db", "check"]).stdout.endswith("OK\n")
+
+
+def test_a_backup_from_before_manifests_restores(backed_up, data_dir):
+    config, store, backup, ids = backed_up
+    (backup / "manifest.json").unlink()
+    assert check_backup(backup)["made_at"] is None
+    restore_backup(store, backup, NOW + timedelta(hours=4))
+    assert live_ids(store) == ids
+
+
+def test_cli_restore_onto_a_new_machine(backed_up, run_cli, tmp_path):
+    config, store, backup, ids = backed_up
+    fresh = tmp_path / "new-machine" / "data"
+    out = run_cli(["db", "restore", str(backup), "--yes"], env={"HELPLINE_DATA_DIR": str(fresh)}).stdout
+    assert "Current data kept" not in out and "Restored district SXR" in out
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in fresh.rglob("*") if p.is_file())
+    assert live_ids(Store(fresh)) == ids
+    assert run_cli(["db", "check"], env={"HELPLINE_DATA_DIR": str(fresh)}).stdout.endswith("OK\n")
