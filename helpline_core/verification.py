@@ -20,7 +20,7 @@ closed without a cross-check: it is listed like the others, its phone cell says 
 (``NO_PHONE``) and the printed page puts it in a separate table under its verifier, "Cannot be
 called: verify in person" (a visit, or the caller's next call).
 
-Printing: the page sizes each table's columns to the longest cell of that table
+Printing: the page sizes each table's columns to the widest cell of that table
 (``column_widths``), in ``ch`` (the width of a "0" in the table's font); the ticket ID, the phone
 number, the resolved time and the count are never broken across lines, longer text wraps at
 spaces, and the widest text columns give way first when the table would not fit an A4 landscape
@@ -33,6 +33,7 @@ are never put on the list: the verifier has the number to call and the ticket ID
 jinja2 is imported only by ``write_verification_list`` (0.05 s): importing this module is cheap.
 """
 
+import math
 from datetime import date, datetime
 
 from .clock import from_iso, local_day_bounds, local_text
@@ -52,7 +53,7 @@ COLUMNS = (
     ("resolution_note", "Resolution note"),
     ("officer", "Officer"),
     ("resolved_local", "Resolved (local)"),
-    ("sms_resolved", "'Resolved' SMS"),
+    ("sms_resolved", "Text to caller"),  # the caller's "resolved" text
     ("not_reached", "Not reached before"),
     ("outcome", "Outcome"),
     ("verifier_note", "Verifier's note"),
@@ -75,12 +76,14 @@ NO_TEXT = "no text"
 NO_PHONE = "no phone"  # the phone cell of a ticket logged without a number (log --no-phone)
 
 # Printed widths, in ch. A4 landscape less 10 mm margins is 277 mm; 13 cells' padding and borders
-# take 35 mm; at the table's 8.5 pt, a "0" of Noto Sans (Arial) is 1.72 mm (1.67 mm) wide: 140 ch fit.
-PAGE_CH = 140
+# take 30 mm; at the table's 8 pt a "0" is 1.61 mm wide in Noto Sans, 1.57 in Arial and 1.84 in
+# DejaVu Sans (the usual fallback on Linux; measured with WeasyPrint): 132 ch fit in all three.
+PAGE_CH = 132
 NOWRAP = frozenset({"ticket_id", "phone", "resolved_local", "not_reached"})  # never broken across lines
-WRITE_IN_CH = {"outcome": 13, "verifier_note": 18}  # blank cells for the verifier's pen: room to tick and write
+WRITE_IN_CH = {"outcome": 13, "verifier_note": 14}  # blank cells for the verifier's pen: room to tick and write
 WRAP_MAX_CH = 32  # longer text wraps at spaces
 WRAP_MIN_CH = 6  # a text column narrowed to fit the page keeps at least this (or its heading's longest word)
+WORD_MAX_CH = 12  # narrowing stops at a column's longest word first, if it is not longer than this
 
 
 def max_attempts(config):
@@ -310,41 +313,54 @@ def write_verification_list(data_dir, listing):
     return csv_path, html_path
 
 
+def text_ch(text):
+    """:returns: the width of ``text`` on one line, in ch (whole, rounded up): an estimate.
+
+    A "0" is 1 ch; capitals, ``+``, ``@``, ``%``, ``m`` and ``w`` are wider, 1.3 ch. Any other
+    letter (a Hindi or Urdu one too) counts as 1 ch.
+    """
+    text = str(text or "")
+    units = len(text) + 0.3 * sum(1 for c in text if ("A" <= c <= "Z") or c in "+@%mw")
+    return math.ceil(round(units, 6))
+
+
 def column_widths(rows, page_ch=PAGE_CH):
     """Size one printed table's columns to its content.
 
     :param rows: the rows of one table (``build_verification_list``'s row dicts).
-    :param page_ch: the width the table may take, in ch.
-    :returns: ``{column key: width in ch}`` for every key of ``COLUMNS``:
+    :param page_ch: the width the table's cells may take together, in ch (their padding aside).
+    :returns: ``{column key: width in ch}`` for every key of ``COLUMNS``, from each cell's ``text_ch``:
 
-        * ``NOWRAP`` columns (ticket ID, phone, resolved time, count): the longest cell, or the
-          heading's longest word when that is longer; never narrowed, so never broken;
+        * ``NOWRAP`` columns (ticket ID, phone, resolved time, count): the widest cell, or the
+          heading's longest word when that is wider; never narrowed, so never broken;
         * the outcome and note columns: fixed room to write in (``WRITE_IN_CH``);
-        * text columns: the longest cell (at most ``WRAP_MAX_CH``), at least the heading's longest
-          word. While the sum is over ``page_ch``, the widest text column is narrowed by one ch, down
-          to ``WRAP_MIN_CH`` or its heading's longest word: text then wraps at spaces.
-
-        Lengths are counted in characters (a Hindi or Urdu letter as one "0": an estimate).
+        * text columns: the widest cell (at most ``WRAP_MAX_CH``), at least the heading's longest
+          word. While the sum is over ``page_ch``, the widest text column is narrowed by one ch,
+          first down to its cells' longest word (up to ``WORD_MAX_CH``), so that text wraps at
+          spaces; if that is not enough, down to ``WRAP_MIN_CH`` or the heading's longest word.
     """
     widths, floors = {}, {}
     for key, heading in COLUMNS:
         if key in WRITE_IN_CH:
             widths[key] = WRITE_IN_CH[key]
             continue
-        word = max(len(w) for w in heading.split())
-        longest = max((len(str(row.get(key) or "")) for row in rows), default=0)
+        word = max(text_ch(w) for w in heading.split())
+        widest = max((text_ch(row.get(key)) for row in rows), default=0)
         if key in NOWRAP:
-            widths[key] = max(longest, word)
+            widths[key] = max(widest, word)
         else:
-            widths[key] = max(min(longest, WRAP_MAX_CH), word)
-            floors[key] = max(word, WRAP_MIN_CH)
-    while sum(widths.values()) > page_ch:
-        narrower = [key for key in floors if widths[key] > floors[key]]
-        if not narrower:
-            break  # only unbreakable content left: the page has to take it
-        widest = max(narrower, key=lambda key: widths[key])  # first of equals: COLUMNS order
-        widths[widest] -= 1
-    return widths
+            widths[key] = max(min(widest, WRAP_MAX_CH), word)
+            hard = max(word, WRAP_MIN_CH)
+            longest_word = max((text_ch(w) for row in rows for w in str(row.get(key) or "").split()), default=0)
+            floors[key] = (max(hard, min(longest_word, WORD_MAX_CH)), hard)
+    for stage in (0, 1):  # first down to whole words; only when that is not enough, below them
+        while sum(widths.values()) > page_ch:
+            narrower = [key for key in floors if widths[key] > floors[key][stage]]
+            if not narrower:
+                break
+            widest = max(narrower, key=lambda key: widths[key])  # first of equals: COLUMNS order
+            widths[widest] -= 1
+    return widths  # still over page_ch: only unbreakable content left, the page has to take it
 
 
 def print_tables(group):

@@ -259,7 +259,7 @@ def test_a_long_overdue_list_prints_a_count_and_the_oldest_100(district):
     assert shown == made[:100]  # the longest overdue, in that order
     command = "helpline report --from 2020-03-01 --to 2020-03-31 --overdue --format csv"
     assert (f"130 tickets were overdue; the 100 longest overdue are listed\nbelow. "
-            f"The full list, as CSV: <code>{command}</code>") in page
+            f"The full list, as CSV:<br><code class=\"nowrap\">{command}</code>") in page
 
     # ID and both times unbreakable on every row; a print stylesheet keeps the table on the page
     assert table.count('<td class="id nowrap">') == 100 and table.count('<td class="date nowrap">') == 200
@@ -268,7 +268,7 @@ def test_a_long_overdue_list_prints_a_count_and_the_oldest_100(district):
     assert re.search(r"\.nowrap \{ white-space: nowrap; overflow-wrap: normal; \}", page)
     print_css = page[page.index("@media print {"):page.index("</style>")]
     assert "table { width: 100%; max-width: 100%; table-layout: auto; }" in print_css
-    assert "table.overdue td.text { overflow-wrap: anywhere; }" in print_css
+    assert "table.overdue td.description { overflow-wrap: anywhere; }" in print_css  # a long URL, say
 
     # exactly 100: all of them, and no pointer to a longer list
     with store.transaction() as db:

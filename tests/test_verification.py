@@ -19,7 +19,7 @@ from helpline_core import outbox, tickets
 from helpline_core.errors import InvalidValue
 from helpline_core.officers import add_officer, deactivate_officer
 from helpline_core.verification import (COLUMNS, CSV_FIELDS, NOWRAP, PAGE_CH, WRAP_MAX_CH, WRITE_IN_CH,
-                                        build_verification_list, column_widths, sms_state,
+                                        build_verification_list, column_widths, sms_state, text_ch,
                                         write_verification_list)
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -396,18 +396,25 @@ def test_importing_the_module_does_not_import_jinja2():
 
 # printing ----------------------------------------------------------------------------------------
 
-HEADING_WORD = {key: max(len(w) for w in heading.split()) for key, heading in COLUMNS}
+HEADING_WORD = {key: max(text_ch(w) for w in heading.split()) for key, heading in COLUMNS}
 TEXT_COLUMNS = [key for key, _ in COLUMNS if key not in NOWRAP and key not in WRITE_IN_CH]
 
 
 def longest(rows, key):
-    return max(len(row[key]) for row in rows)
+    """:returns: the widest cell of the column, in ch."""
+    return max(text_ch(row[key]) for row in rows)
+
+
+def test_text_width_estimate():
+    assert text_ch("2026-11-30 10:00") == 16 and text_ch("") == 0 and text_ch(None) == 0
+    assert text_ch("+919876543210") == 14  # "+" is wider than a "0"
+    assert text_ch("SXR-10003") == 10 and text_ch("ration") == 6 and text_ch("مرگی کی") == 7
 
 
 def test_column_widths_are_the_longest_cell_when_the_page_has_room():
     rows = [{"ticket_id": "SXR-10003", "caller_name": "Ali", "phone": "+919876543210", "area": "Eidgah",
              "category": "ration", "asked": "kit", "resolution_note": "given", "officer": "rafiq",
-             "resolved_local": "2026-11-30 10:00", "sms_resolved": "delivered", "not_reached": "2"},
+             "resolved_local": "2026-11-30 10:00", "sms_resolved": "no text", "not_reached": "2"},
             {"ticket_id": "SXR-100042", "caller_name": "Mir", "phone": "+911942452052", "area": "Khanyar",
              "category": "doctor", "asked": "fever", "resolution_note": "seen", "officer": "meena",
              "resolved_local": "2026-11-29 23:59", "sms_resolved": "no text", "not_reached": ""}]
@@ -418,8 +425,8 @@ def test_column_widths_are_the_longest_cell_when_the_page_has_room():
             assert widths[key] == WRITE_IN_CH[key]
         else:
             assert widths[key] == max(longest(rows, key), HEADING_WORD[key]), key
-    assert widths["ticket_id"] == len("SXR-100042") and widths["phone"] == len("+919876543210")
-    assert widths["area"] == len("Khanyar") and widths["resolved_local"] == len("2026-11-30 10:00")
+    assert widths["ticket_id"] == 11 and widths["phone"] == 14  # SXR-100042 (3 capitals), +919876543210
+    assert widths["area"] == 8 and widths["resolved_local"] == 16  # Khanyar; 2026-11-30 10:00
     assert column_widths([])["phone"] == HEADING_WORD["phone"]
 
 
@@ -548,12 +555,11 @@ class Page(HTMLParser):
                 self.sections[-1]["h3"].append("")
         elif tag == "table" and self.sections:
             self.sections[-1]["tables"].append({"kind": attrs.get("class"), "widths": {}, "rows": [], "classes": {}})
-        elif tag == "col":
-            width = re.fullmatch(r"width: (\d+)ch", attrs["style"]).group(1)
-            self.sections[-1]["tables"][-1]["widths"][attrs["class"]] = int(width)
         elif tag == "th" and self.sections:
             self._in = "th"
             self.sections[-1]["headings"].append("")
+            width = re.fullmatch(r"width: (\d+)ch", attrs["style"]).group(1)
+            self.sections[-1]["tables"][-1]["widths"][attrs["class"]] = int(width)
         elif tag == "tr" and attrs.get("data-ticket"):
             self.sections[-1]["rows"].append({"ticket": attrs["data-ticket"], "cells": {}})
             table = self.sections[-1]["tables"][-1]
