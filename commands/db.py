@@ -37,7 +37,9 @@ def check_cmd(app):
     for line in problems:
         click.echo(f"PROBLEM: {line}")
     if problems:
-        raise HelplineError(f"{len(problems)} problem(s) found in {app.data_dir}.")
+        from helpline_core.words import plural
+
+        raise HelplineError(f"{plural(len(problems), 'problem')} found in {app.data_dir}.")
     click.echo("OK")
 
 
@@ -81,7 +83,8 @@ def restore_cmd(app, backup, yes):
       helpline db restore /media/usb/helpline-backups/backup-2026-12-02T12-13-45+0530
     """
     from helpline_core.clock import local_iso
-    from helpline_core.dbtools import check_backup, count_text, data_present, restore_backup, restore_folder
+    from helpline_core.dbtools import check_backup, data_present, restore_backup, restore_folder
+    from helpline_core.words import plural
     from helpline_core.store import Store
 
     from .common import terminal
@@ -95,8 +98,8 @@ def restore_cmd(app, backup, yes):
         here = ", ".join(present["found"]) or "no tickets or texts"
         made = f", made {local_iso(info['made_at'], info['config'].tz)}" if info["made_at"] else ""
         click.echo(f"Now in {app.data_dir}: {here}.")
-        click.echo(f"Backup {backup}: district {info['config'].district_code}, {count_text(info['live'], 'live ticket')}, "
-                   f"{count_text(info['archives'], 'archive file')}{made}.")
+        click.echo(f"Backup {backup}: district {info['config'].district_code}, {plural(info['live'], 'live ticket')}, "
+                   f"{plural(info['archives'], 'archive file')}{made}.")
         click.echo(f"The current data is first copied to {restore_folder(store, backup)}.")
         if not click.confirm("Replace the current data with the backup?", default=False):
             click.echo("Nothing was changed.")
@@ -106,8 +109,8 @@ def restore_cmd(app, backup, yes):
         click.echo("Finished a restore that a crash had cut short.")
     if result["kept"]:
         click.echo(f"Current data kept in {result['kept']}")
-    click.echo(f"Restored district {result['code']} from {backup}: {count_text(result['live'], 'live ticket')}, "
-               f"{count_text(result['archives'], 'archive file')}.")
+    click.echo(f"Restored district {result['code']} from {backup}: {plural(result['live'], 'live ticket')}, "
+               f"{plural(result['archives'], 'archive file')}.")
 
 
 @db_group.command("archive")
@@ -131,4 +134,6 @@ def archive_cmd(app, as_of):
     else:
         now = app.now()
     moved = archive_final_tickets(app.store, app.config, now)
-    click.echo(f"Archived {moved} final tickets.")
+    from helpline_core.words import plural
+
+    click.echo(f"Archived {plural(moved, 'final ticket')}.")

@@ -32,10 +32,12 @@ def demo_cmd(target):
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="helpline-demo-"))
     summary = run_demo(data_dir, utcnow())
-    click.echo(f"Demo district SXR (Srinagar) with {summary['calls']} calls: {summary['tickets']} tickets, "
-               f"{summary['followups']} follow-up calls.")
+    from helpline_core.words import plural
+
+    click.echo(f"Demo district SXR (Srinagar) with {plural(summary['calls'], 'call')}: "
+               f"{plural(summary['tickets'], 'ticket')}, {plural(summary['followups'], 'follow-up call')}.")
     click.echo("Tickets by status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["by_status"].items())))
-    sms = f"{summary['sms_sent']} texts sent to {data_dir / 'outbox.jsonl'}"
+    sms = f"{plural(summary['sms_sent'], 'text')} sent to {data_dir / 'outbox.jsonl'}"
     if summary["sms_held"]:
         sms += f", {summary['sms_held']} held until quiet hours end"
     click.echo(f"SMS (file gateway): {sms}.")

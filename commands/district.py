@@ -39,7 +39,9 @@ def init_cmd(app, district_code, district_name, timezone, areas_csv, categories_
     cfg = init_district(app.data_dir, code=district_code, name=district_name, timezone=timezone,
                         areas_csv=areas_csv, categories_csv=categories_csv, force=force)
     click.echo(f"District {cfg.district_code} ({cfg.district_name}) ready in {app.data_dir}")
-    click.echo(f"  config: {cfg.path}  ({len(cfg.areas)} areas, categories: "
+    from helpline_core.words import plural
+
+    click.echo(f"  config: {cfg.path}  ({plural(len(cfg.areas), 'area')}, categories: "
                f"{', '.join(cfg.categories) or 'none yet'})")
     if not cfg.categories:
         click.echo(f"  add categories under [categories] in {cfg.path} (name = SLA hours); 'helpline import' "

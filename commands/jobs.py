@@ -151,7 +151,9 @@ def run_due_cmd(app, as_of, catch_up_first_day, quiet):
     print_results(results, now, app.config.tz, quiet)
     failed = [job for job, _, outcome, _ in results if outcome == "failed"]
     if failed:
-        raise HelplineError(f"{len(failed)} job(s) failed: {', '.join(failed)}; see 'helpline jobs status'.")
+        from helpline_core.words import plural
+
+        raise HelplineError(f"{plural(len(failed), 'job')} failed: {', '.join(failed)}; see 'helpline jobs status'.")
 
 
 @jobs_group.command("run")
@@ -193,13 +195,15 @@ def status_cmd(app, as_of, as_json):
     rows = status(app.store, app.config, now)
     waiting = waiting_too_long(app.store, app.config, now)
     failed = [r["job"] for r in rows if r["failed"]]
+    from helpline_core.words import plural
+
     problems = []
     if failed:
-        problems.append(f"{len(failed)} job(s) failed on their last run: {', '.join(failed)}")
+        problems.append(f"{plural(len(failed), 'job')} failed on their last run: {', '.join(failed)}")
     if waiting:
-        problems.append(f"{len(waiting)} text(s) waiting more than {alert_after_minutes(app.config):g} minutes "
+        problems.append(f"{plural(len(waiting), 'text')} waiting more than {alert_after_minutes(app.config):g} minutes "
                         f"outside quiet hours (oldest {waiting[0]['key']}, {waiting[0]['state']}, "
-                        f"{waiting[0]['waited_minutes']} minutes); see 'helpline sms list'")
+                        f"{plural(waiting[0]['waited_minutes'], 'minute')}); see 'helpline sms list'")
     if as_json:
         print_json(rows)
         if problems:
@@ -218,7 +222,7 @@ def status_cmd(app, as_of, as_json):
         click.echo(f"{r['job']:<18} {r['schedule']:<16} {last_text:<30} {success:<17} {local_text(r['next_due'], tz)}")
         failing = r.get("failing")
         if r["failed"] and failing:
-            times = f"{failing['count']} time{'s' if failing['count'] > 1 else ''} in a row since " \
+            times = f"{plural(failing['count'], 'time')} in a row since " \
                     f"{local_text(failing['since'], tz)}"
             retry = (f"next try {local_text(failing['retry_at'], tz)}" if failing.get("retry_at")
                      else "given up until its next slot")
@@ -278,4 +282,6 @@ def scheduler_cmd(app, interval, catch_up_first_day, quiet):
 
     ticks = run_scheduler(app.store, app.config, interval_seconds=interval, on_tick=on_tick, on_start=on_start,
                           catch_up_first_day=catch_up_first_day)
-    click.echo(f"helpline scheduler stopped after {ticks} checks.")
+    from helpline_core.words import plural
+
+    click.echo(f"helpline scheduler stopped after {plural(ticks, 'check')}.")

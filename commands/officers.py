@@ -127,7 +127,10 @@ def show_cmd(app, officer_id, as_json):
 
 def _print_returned(returned):
     if returned:
-        click.echo(f"{len(returned)} tickets are open again and need an officer: {' '.join(returned)}")
+        from helpline_core.words import plural
+
+        verb = "is open again and needs" if len(returned) == 1 else "are open again and need"
+        click.echo(f"{plural(len(returned), 'ticket')} {verb} an officer: {' '.join(returned)}")
         click.echo("Reassign each with: helpline assign TICKET [OFFICER]")
 
 

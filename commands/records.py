@@ -96,7 +96,9 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
         print_json(dict(result.as_dict(), rejects_file=str(written) if written else None))
         _fail_when_all_rejected(result, written)
         return
-    counts = f"{result.imported:,} rows, reject{'' if dry_run else 'ed'} {len(result.rejects):,}, " \
+    from helpline_core.words import plural
+
+    counts = f"{plural(result.imported, 'row')}, reject{'' if dry_run else 'ed'} {len(result.rejects):,}, " \
              f"of {result.rows:,} in {result.file}"
     if dry_run:
         click.echo(f"Dry run: would import {counts}. Nothing was changed.")
@@ -114,10 +116,10 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
         else:
             click.echo("  (add --rejects FILE to get the rejected rows with their reasons)")
     if result.categories_added:
-        click.echo(f"  {'would add' if dry_run else 'added'} {len(result.categories_added)} categories to config.toml "
+        click.echo(f"  {'would add' if dry_run else 'added'} {plural(len(result.categories_added), 'category', 'categories')} to config.toml "
                    f"(SLA hours from the mapping): {', '.join(result.categories_added)}")
     if result.officers_created:
-        click.echo(f"  {'would create' if dry_run else 'created'} {len(result.officers_created):,} officers from "
+        click.echo(f"  {'would create' if dry_run else 'created'} {plural(len(result.officers_created), 'officer')} from "
                    f"{result.source} queues (inactive, no phone; see 'helpline officer list')")
     if result.recovered:
         click.echo(f"  undid an import a crash had cut short (batch {', '.join(result.recovered)})")
@@ -154,8 +156,10 @@ def import_json_cmd(app, dump_file):
     from helpline_core.store import Store
 
     counts = load_dump(Store(app.data_dir), read_dump(dump_file))
-    click.echo(f"Loaded {counts['tickets']:,} tickets ({counts['archived']:,} archived), {counts['officers']:,} "
-               f"officers and {counts['messages']:,} texts into {app.data_dir}.")
+    from helpline_core.words import plural
+
+    click.echo(f"Loaded {plural(counts['tickets'], 'ticket')} ({counts['archived']:,} archived), "
+               f"{plural(counts['officers'], 'officer')} and {plural(counts['messages'], 'text')} into {app.data_dir}.")
 
 
 REPORT_HELP_DEFINITIONS = """
@@ -267,7 +271,9 @@ def stats_cmd(app, as_json):
         print_json(figures)
         return
     median = "-" if figures["median_resolution_hours"] is None else f"{figures['median_resolution_hours']:,.1f} h"
-    click.echo(f"{cfg.district_name} ({cfg.district_code}): {figures['calls_total']:,} calls, "
+    from helpline_core.words import plural
+
+    click.echo(f"{cfg.district_name} ({cfg.district_code}): {plural(figures['calls_total'], 'call')}, "
                f"{figures['calls_today']:,} today; {figures['open']:,} open, {figures['overdue']:,} overdue; "
                f"median {median} to resolve; texts in 24 h: {trouble['failed']:,} failed, "
                f"{trouble['unconfirmed']:,} not confirmed")

@@ -38,7 +38,9 @@ def purge_cmd(app, days, dry_run, backup_to, as_of, as_json):
         print_json(result.as_dict())
         return
     before = result.cutoff.astimezone(app.config.tz).strftime("%Y-%m-%d %H:%M")
-    counts = (f"{result.tickets:,} tickets final before {before} ({result.archived:,} archived, "
+    from helpline_core.words import plural
+
+    counts = (f"{plural(result.tickets, 'ticket')} final before {before} ({result.archived:,} archived, "
               f"{result.live:,} live)")
     if dry_run:
         click.echo(f"Dry run: would purge {counts}. Nothing was changed.")
@@ -48,8 +50,8 @@ def purge_cmd(app, days, dry_run, backup_to, as_of, as_json):
         return
     click.echo(f"Purged {counts}: numbers hashed; names, descriptions and notes removed.")
     if result.finished:
-        click.echo(f"  finished a purge a crash had cut short ({result.finished:,} tickets)")
-    click.echo(f"  texts cleaned: {result.texts:,} (in {result.day_files:,} day files); "
+        click.echo(f"  finished a purge a crash had cut short ({plural(result.finished, 'ticket')})")
+    click.echo(f"  texts cleaned: {result.texts:,} (in {plural(result.day_files, 'day file')}); "
                f"verification lists deleted: {result.verification_files:,}")
     click.echo(f"  backup taken before the purge: {result.backup}  (it holds everything: keep it safe, "
                f"delete it when no longer needed)")

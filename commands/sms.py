@@ -65,7 +65,9 @@ def send_cmd(app, limit, dry_run, as_of):
     if dry_run:
         for key, recipient, body, encoding, segments in report.would_send:
             click.echo(f"{key}  to {recipient}  {encoding} {segments} seg\n    {body}")
-        click.echo(f"Dry run: {len(report.would_send)} would be sent, {len(report.held)} held for quiet hours, "
+        from helpline_core.words import plural
+
+        click.echo(f"Dry run: {plural(len(report.would_send), 'text')} would be sent, {len(report.held)} held for quiet hours, "
                    f"{len(report.superseded)} superseded.")
         return
     for key in report.unknown:
@@ -234,7 +236,9 @@ def cancel_cmd(app, key_or_ticket):
     records = cancel_ticket_messages(app.store, app.config, ticket_id, app.now())
     for record in records:
         click.echo(f"{record['key']} cancelled.")
-    click.echo(f"{len(records)} waiting message(s) of {ticket_id} cancelled.")
+    from helpline_core.words import plural
+
+    click.echo(f"{plural(len(records), 'waiting message')} of {ticket_id} cancelled.")
 
 
 @sms_group.command("opt-in")
@@ -348,7 +352,9 @@ def templates_check_cmd(app, as_json):
         click.echo(f"Warning: {status['warning']}", err=True)
     bad = [r for r in rows if r["problem"]]
     if bad or status["problems"]:
-        raise HelplineError(f"{len(bad)} template(s) over budget, broken or not as registered on DLT: "
+        from helpline_core.words import plural
+
+        raise HelplineError(f"{plural(len(bad), 'template')} over budget, broken or not as registered on DLT: "
                             + "; ".join(status["problems"] + [f"{r['template']}.{r['lang']}: {r['problem']}"
                                                               for r in bad]))
 

@@ -289,10 +289,12 @@ def _verify_list(app, path, dry_run, rejects_file, as_json):
     if as_json:
         print_json(dict(result.as_dict(), rejects_file=str(written) if written else None))
         return
+    from helpline_core.words import plural
+
     counts = result.as_dict()
     line = (f"confirmed {counts['confirmed']} (closed), not solved {counts['not_solved']} (reopened), "
             f"not reached {counts['not_reached']}, no outcome {counts['no_outcome']}, "
-            f"rejected {counts['rejected']}, of {result.rows} rows in {result.file}")
+            f"rejected {counts['rejected']}, of {plural(result.rows, 'row')} in {result.file}")
     if dry_run:
         click.echo(f"Dry run: would record {line}. Nothing was changed.")
     else:
@@ -465,6 +467,8 @@ def _print_table(app, found, now):
     from helpline_core.clock import local_text
     from helpline_core.tickets import is_overdue
 
+    from helpline_core.words import plural
+
     if not found:
         click.echo("No tickets.")
         return
@@ -474,6 +478,8 @@ def _print_table(app, found, now):
         click.echo(f"{t['id']:<11} {t['status']:<9} {local_text(t['opened_at'], app.config.tz):<16} "
                    f"{t['area'][:18]:<18} {t['category'][:11]:<11} {(t['officer'] or '-')[:10]:<10} "
                    f"{t['phone'] or '-'}{'  overdue' if flag == '!' else ''}")
+    overdue = sum(1 for t in found if is_overdue(t, now))
+    click.echo(plural(len(found), "ticket") + (f", {overdue:,} overdue" if overdue else ""))
 
 
 def _emit(app, found, now, as_json, as_csv, show_sensitive=False):

@@ -27,6 +27,7 @@ from .clock import to_iso
 from .config import CONFIG_NAME
 from .errors import ConfigError, HelplineError, InvalidValue, StoreDamaged
 from .store import DB_NAME, RESTORE_JOURNAL, Store, atomic_write, dump_json, read_json
+from .words import plural
 
 TICKET_KEYS = ("id", "serial", "status", "history")
 SALT_NAME = "phone-salt"  # retention.SALT_NAME: the district's salt for purged phone numbers
@@ -79,8 +80,9 @@ def check_store(store, as_backup=False):
             meta = data.get("meta", {}).get("1")
             counter = meta.get("serial") if isinstance(meta, dict) else None
             tickets = list(data.get("tickets", {}).values())
-            facts.append(f"{path.name}: {len(tickets)} live tickets, {len(data.get('officers', {}))} officers, "
-                         f"{len(data.get('outbox', {}))} texts waiting, {path.stat().st_size:,} bytes")
+            facts.append(f"{path.name}: {plural(len(tickets), 'live ticket')}, "
+                         f"{plural(len(data.get('officers', {})), 'officer')}, "
+                         f"{plural(len(data.get('outbox', {})), 'text')} waiting, {plural(path.stat().st_size, 'byte')}")
         elif path.name.startswith("tickets-"):
             tickets = list(data.get("tickets", {}).values())
         else:
@@ -94,10 +96,10 @@ def check_store(store, as_backup=False):
             if isinstance(ticket["serial"], int):
                 max_serial = max(max_serial, ticket["serial"])
     if archived_serials:
-        facts.append(f"archive: {len(archived_serials)} tickets in {len(store.archived_blocks())} files")
+        facts.append(f"archive: {plural(len(archived_serials), 'ticket')} in {plural(len(store.archived_blocks()), 'file')}")
     both = live_serials & archived_serials
     if both:
-        facts.append(f"{len(both)} tickets are both live and archived (an archive run was cut short; "
+        facts.append(f"{plural(len(both), 'ticket')} {'is' if len(both) == 1 else 'are'} both live and archived (an archive run was cut short; "
                      f"the live copy counts and the next archive run tidies it)")
     if config.exists() and (not store.path.exists() or store.path.stat().st_size == 0):
         problems.append(f"{store.path} is missing or empty but the district is set up: restore it from a backup")
@@ -116,7 +118,7 @@ def check_store(store, as_backup=False):
         _free_space(store, problems, facts)
     leftovers = list(store.data_dir.glob(".*.tmp"))
     if leftovers:
-        facts.append(f"{len(leftovers)} temporary files left by an interrupted write (removed on the next write)")
+        facts.append(f"{plural(len(leftovers), 'temporary file')} left by an interrupted write (removed on the next write)")
     return problems, facts
 
 
@@ -328,14 +330,14 @@ def data_present(store):
     if data:
         live = list(data.get("tickets", {}).values())
         if live:
-            found.append(count_text(len(live), "live ticket"))
+            found.append(plural(len(live), "live ticket"))
             ticket_code = _prefix(live)
         waiting = len(data.get("outbox", {}))
         if waiting:
-            found.append(count_text(waiting, "text") + " in the outbox")
+            found.append(plural(waiting, "text") + " in the outbox")
     blocks = store.archived_blocks()
     if blocks:
-        found.append(count_text(len(blocks), "archive file"))
+        found.append(plural(len(blocks), "archive file"))
         if ticket_code is None:
             try:
                 ticket_code = _prefix(store.read_block(blocks[-1]).values())
@@ -343,7 +345,7 @@ def data_present(store):
                 pass
     days = [p for p in (store.data_dir / "sms").glob("*.json")]
     if days:
-        found.append(count_text(len(days), "SMS day file"))
+        found.append(plural(len(days), "SMS day file"))
     sent = store.data_dir / "outbox.jsonl"
     if sent.is_file() and sent.stat().st_size:
         found.append("texts in outbox.jsonl")
@@ -351,11 +353,6 @@ def data_present(store):
     if config.exists():
         code = _config_code(config)
     return {"code": code or ticket_code, "found": found, "config": config.exists()}
-
-
-def count_text(n, word):
-    """:returns: ``"1 live ticket"``, ``"1,204 live tickets"``: a count with its noun."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _prefix(tickets):

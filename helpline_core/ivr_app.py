@@ -14,6 +14,7 @@ import os
 from urllib.parse import parse_qsl
 
 from .clock import utcnow
+from .words import plural
 
 MAX_BODY_BYTES = 64 * 1024
 FALLBACK_TWIML = ('<?xml version="1.0" encoding="UTF-8"?><Response><Say language="en-IN">'
@@ -124,7 +125,7 @@ class HeardWriter:
             self.thread.join(timeout=30)
         if not self.flush():
             log_problem(self.data_dir, self.clock(), "store-locked",
-                        f"{len(self.pending)} ivr history events not written at shutdown")
+                        f"{plural(len(self.pending), 'ivr history event')} not written at shutdown")
 
 
 def webhook_store(data_dir, config):

@@ -386,7 +386,9 @@ def release(store, job):
 
 def _retry_note(entry, now, tz):
     if entry.get("gave_up"):
-        return f" (failed {entry['attempts']} times: given up until its next slot)"
+        from .words import plural
+
+        return f" (failed {plural(entry['attempts'], 'time')}: given up until its next slot)"
     return f" (next try at {from_iso(entry['retry_at']).astimezone(tz).strftime('%H:%M %z')})"
 
 

@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 
 from .clock import local_day_bounds
 from .store import atomic_write, dump_json, read_json
+from .words import plural
 
 FIGURES = ("opened", "closed", "open_at_end", "median_resolution_hours", "p90_resolution_hours", "resolved",
            "with_due", "on_time_share", "overdue_open", "repeat_calls", "sms_sent", "sms_segments")
@@ -296,7 +297,7 @@ def table_text(report):
         ("resolved within due time",
          _share(report["on_time_share"]) + f"  (of {report['with_due']:,} with a due time)"),
         ("repeat calls", _num(report["repeat_calls"])),
-        ("SMS sent", f"{report['sms_sent']:,}  ({report['sms_segments']:,} segments)"),
+        ("SMS sent", f"{report['sms_sent']:,}  ({plural(report['sms_segments'], 'segment')})"),
         ("SMS superseded (not sent)", _num(report.get("sms_superseded", 0))),
     ]
     if report.get("ivr") is not None:

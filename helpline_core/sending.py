@@ -34,6 +34,7 @@ from .numbers import flag_phone
 from .quiet_hours import quiet_until
 from .sms_templates import TemplateError, gsm_context
 from .store import put_document
+from .words import plural
 
 CHUNK = 50
 
@@ -49,7 +50,7 @@ class SendReport:
         self.stopped = None
 
     def summary(self):
-        parts = [f"{len(self.sent)} sent"]
+        parts = [f"{plural(len(self.sent), 'text')} sent"]
         for name in ("held", "superseded", "retrying", "failed", "cancelled", "unknown", "unanswered",
                      "reconciled", "requeued"):
             count = len(getattr(self, name))
@@ -65,7 +66,7 @@ def send_failure(report):
     if not report.failed:
         return None
     shown = ", ".join(report.failed[:3]) + (", ..." if len(report.failed) > 3 else "")
-    return f"{len(report.failed)} text(s) failed for good: {shown}; see 'helpline sms list --state failed'."
+    return f"{plural(len(report.failed), 'text')} failed for good: {shown}; see 'helpline sms list --state failed'."
 
 
 def sync_failure(counts):
@@ -73,10 +74,10 @@ def sync_failure(counts):
     problems = []
     lost = counts.get("undelivered", 0) + counts.get("failed", 0)
     if lost:
-        problems.append(f"{lost} text(s) found not delivered; see 'helpline sms list --state undelivered "
+        problems.append(f"{plural(lost, 'text')} found not delivered; see 'helpline sms list --state undelivered "
                         f"--state failed'")
     if counts.get("errors"):
-        problems.append(f"the gateway gave no status for {counts['errors']} of {counts['checked']} text(s) "
+        problems.append(f"the gateway gave no status for {counts['errors']} of {plural(counts['checked'], 'text')} "
                         f"(asked again next time)")
     return "; ".join(problems) + "." if problems else None
 
@@ -198,7 +199,7 @@ def _recover(store, config, gateway, now, report, settings):
                 report.reconciled.append(record["key"])
             elif record["attempts"] >= settings["max_attempts"]:
                 _update(db, record, state=outbox.FAILED, updated_at=to_iso(now),
-                        error=f"gave up after {record['attempts']} attempts: {record.get('error') or 'no answer'}")
+                        error=f"gave up after {plural(record['attempts'], 'attempt')}: {record.get('error') or 'no answer'}")
                 done.append(record)
                 report.failed.append(record["key"])
             else:  # the gateway never got it: send again, after the back-off a time-out set
@@ -361,7 +362,7 @@ def _deliver(store, config, gateway, now, batch, settings, report, out_of_time=l
                 report.failed.append(record["key"])
             elif record["attempts"] >= settings["max_attempts"]:
                 _update(db, record, state=outbox.FAILED, gateway=gateway.name, updated_at=stamp,
-                        error=f"gave up after {record['attempts']} attempts: {outcome.error}",
+                        error=f"gave up after {plural(record['attempts'], 'attempt')}: {outcome.error}",
                         error_code=outcome.error_code)
                 final.append(record)
                 report.failed.append(record["key"])

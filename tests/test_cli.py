@@ -110,7 +110,7 @@ def test_officers(ready):
     assert edited["areas"] == ["Khanyar"] and edited["lang"] == "hi"
     t = log(run_cli)
     out = run_cli(["officer", "deactivate", "rafiq", "--reason", "transferred"]).stdout
-    assert f"1 tickets are open again and need an officer: {t['id']}" in out
+    assert f"1 ticket is open again and needs an officer: {t['id']}" in out
     assert run_cli(["show", t["id"], "--json"], as_json=True)["status"] == "open"
     assert "deactivated" in run_cli(["officer", "show", "rafiq"]).stdout
 
@@ -153,7 +153,7 @@ def test_damaged_database_is_reported_and_left_alone(ready, data_dir):
         err = ready(args, expect=1).stderr
         assert err.startswith(f"Error: {db} is damaged") and err.count("\n") == 1
     err = ready(["db", "check"], expect=1)
-    assert "PROBLEM" in err.stdout and err.stderr.startswith("Error: 1 problem(s)")
+    assert "PROBLEM" in err.stdout and err.stderr.startswith("Error: 1 problem found")
     assert file_bytes(data_dir) == before
 
 

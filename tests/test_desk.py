@@ -287,7 +287,7 @@ def test_cli_officer_activate_and_edit(ready, data_dir):
     assert err == "Error: officer rafiq is already active.\n" and file_bytes(data_dir) == before
     t = cli_log(run_cli)
     out = run_cli(["officer", "edit", "rafiq", "--inactive", "--note", "leave"]).stdout
-    assert out == (f"Officer rafiq updated and deactivated.\n1 tickets are open again and need an officer: {t['id']}\n"
+    assert out == (f"Officer rafiq updated and deactivated.\n1 ticket is open again and needs an officer: {t['id']}\n"
                    "Reassign each with: helpline assign TICKET [OFFICER]\n")
     edited = run_cli(["officer", "edit", "rafiq", "--active", "--json"], as_json=True)
     assert edited["active"] is True and edited["returned_tickets"] == []

@@ -306,7 +306,7 @@ def test_cli_register_check_and_send_under_enforce(run_cli, data_dir):
     config_path = data_dir / "config.toml"
     config_path.write_text(config_path.read_text().replace('gateway = "file"', 'gateway = "file"\ndlt = "enforce"'))
     failed = run_cli(["templates", "check"], expect=1)
-    assert failed.stderr.startswith("Error: 0 template(s) over budget, broken or not as registered on DLT: no dlt.toml")
+    assert failed.stderr.startswith("Error: 0 templates over budget, broken or not as registered on DLT: no dlt.toml")
 
     written = run_cli(["templates", "dlt-export", "--out", str(data_dir / "dlt.toml")])
     assert written.stdout == f"DLT texts written to {data_dir / 'dlt.toml'}: register each, then fill in its id.\n"
@@ -326,7 +326,7 @@ def test_cli_register_check_and_send_under_enforce(run_cli, data_dir):
     ticket = run_cli(["log", "--phone", "9876543210", "--area", "Khanyar", "--category", "ration", "--lang", "hi",
                       "--json"], as_json=True)
     as_of = (datetime.now(timezone.utc) + timedelta(days=1)).date().isoformat() + "T12:00"  # noon IST: not quiet
-    assert run_cli(["sms", "send", "--as-of", as_of], expect=1).stdout == "Outbox: 2 sent, 1 failed.\n"  # loud
+    assert run_cli(["sms", "send", "--as-of", as_of], expect=1).stdout == "Outbox: 2 texts sent, 1 failed.\n"  # loud
     messages = {m["template"]: m for m in run_cli(["sms", "list", "--ticket", ticket["id"], "--json"], as_json=True)}
     assert (messages["assigned"]["state"], messages["assigned"]["error"]) == (
         "failed", "dlt-mismatch: the text of assigned.hi matches none of its registered DLT texts; not sent")

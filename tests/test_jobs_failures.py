@@ -290,7 +290,7 @@ def test_run_due_prints_one_line_or_nothing_and_status_keeps_the_as_of_clock(run
     (data_dir / "verification").write_text("not a folder", encoding="utf-8")
     failed = run_cli(["jobs", "run-due", "--as-of", "2026-11-30T22:00", "--quiet"], expect=1)
     assert failed.stdout.startswith("verification-list 2026-11-30: FAILED verification/ is a file, not a folder")
-    assert failed.stderr == "Error: 1 job(s) failed: verification-list; see 'helpline jobs status'.\n"
+    assert failed.stderr == "Error: 1 job failed: verification-list; see 'helpline jobs status'.\n"
     assert run_cli(["jobs", "run-due", "--as-of", "2026-11-30T22:03", "--quiet"]).stdout == ""  # backing off
     status = run_cli(["jobs", "status", "--as-of", "2026-11-30T22:03"], expect=1).stdout  # a job failed: exit 1
     assert "FAILED (1 time in a row since 2026-11-30 22:00; next try 2026-11-30 22:05)" in status

@@ -78,7 +78,7 @@ def test_run_due_fails_the_send_job_when_texts_give_up_with_the_gateway_down(dis
             break
         moment += timedelta(minutes=5)
     assert [o for o, _ in outcomes[:-1]] == ["ok"] * (len(outcomes) - 1) and outcomes[-1][0] == "failed"
-    assert "1 text(s) failed for good" in outcomes[-1][1] and "failed 1" in outcomes[-1][1]
+    assert "1 text failed for good" in outcomes[-1][1] and "failed 1" in outcomes[-1][1]
     [record] = outbox.list_messages(store, config, moment, states=["failed"])
     assert record["error"].startswith("gave up after")
     rows = {r["job"]: r for r in jobs.status(store, config, moment)}
@@ -182,11 +182,11 @@ def test_cli_run_due_exits_1_when_texts_give_up_and_status_says_failed(cli, data
         assert "send " in result.stdout and "FAILED" not in result.stdout
         moment += timedelta(minutes=5)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert ": FAILED 1 text(s) failed for good" in result.stdout
-    assert result.stderr.startswith("Error: 1 job(s) failed: send")
+    assert ": FAILED 1 text failed for good" in result.stdout
+    assert result.stderr.startswith("Error: 1 job failed: send")
     status = run_any(data_dir, ["jobs", "status", "--as-of", moment.isoformat()])
-    assert status.returncode == 1 and "): 1 text(s) failed for good" in status.stdout
-    assert status.stderr.startswith("Error: 1 job(s) failed on their last run: send")
+    assert status.returncode == 1 and "): 1 text failed for good" in status.stdout
+    assert status.stderr.startswith("Error: 1 job failed on their last run: send")
     stats = cli(["stats", "--json"], as_json=True)
     assert (stats["texts_failed_24h"], stats["texts_unconfirmed_24h"]) == (0, 0)  # the wall clock: tomorrow's not yet
 
@@ -197,8 +197,8 @@ def test_cli_sms_send_exits_1_when_a_template_does_not_render(district, data_dir
         queue_message(db, NOW, key="broken:1", recipient="+919876543210", audience="caller", template="no_such",
                       lang="en", context={})
     result = run_any(data_dir, ["sms", "send", "--as-of", tomorrow_noon().isoformat()])
-    assert result.returncode == 1 and "Outbox: 0 sent, 1 failed." in result.stdout
-    assert result.stderr.startswith("Error: 1 text(s) failed for good: broken:1;")
+    assert result.returncode == 1 and "Outbox: 0 texts sent, 1 failed." in result.stdout
+    assert result.stderr.startswith("Error: 1 text failed for good: broken:1;")
 
 
 def test_cli_sms_sync_exits_1_when_every_fetch_failed(cli, data_dir):
@@ -211,7 +211,7 @@ def test_cli_sms_sync_exits_1_when_every_fetch_failed(cli, data_dir):
     path.write_text(path.read_text().replace(fake.base_url, f"http://127.0.0.1:{closed_port()}"))
     result = run_any(data_dir, ["sms", "sync", "--as-of", (moment + timedelta(hours=1)).isoformat()])
     assert result.returncode == 1 and "1 checked" in result.stdout and "1 errors" in result.stdout
-    assert result.stderr.startswith("Error: the gateway gave no status for 1 of 1 text(s)")
+    assert result.stderr.startswith("Error: the gateway gave no status for 1 of 1 text")
 
 
 def test_cli_jobs_status_exits_1_when_texts_wait_too_long(cli, data_dir):
@@ -221,7 +221,7 @@ def test_cli_jobs_status_exits_1_when_texts_wait_too_long(cli, data_dir):
     assert fine.returncode == 0 and "TEXTS WAITING" not in fine.stdout
     late = run_any(data_dir, ["jobs", "status", "--as-of", (moment + timedelta(days=2)).isoformat()])
     assert late.returncode == 1 and "TEXTS WAITING: 1 for more than 60 minutes" in late.stdout
-    assert late.stderr.startswith("Error: 1 text(s) waiting more than 60 minutes outside quiet hours")
+    assert late.stderr.startswith("Error: 1 text waiting more than 60 minutes outside quiet hours")
     info = cli(["info", "--json"], as_json=True)
     assert info["texts_failed_24h"] == 0 and info["texts_unconfirmed_24h"] == 0
 
@@ -238,6 +238,6 @@ def test_cli_overlapping_sends_second_is_busy_exit_4_and_run_due_skips(run_cli, 
         job = run_any(data_dir, ["jobs", "send", "--as-of", moment])
         assert job.returncode == 4 and "busy" in job.stderr
     status = run_any(data_dir, ["jobs", "status", "--as-of", moment])
-    assert "FAILED" not in status.stdout and "job(s) failed" not in status.stderr  # (the text waits: exit 1)
+    assert "FAILED" not in status.stdout and "failed on their last run" not in status.stderr  # (the text waits: exit 1)
     after = run_any(data_dir, ["jobs", "run-due", "--as-of", moment])
     assert after.returncode == 0 and "ok: send " in after.stdout and "(sent 1)" in after.stdout

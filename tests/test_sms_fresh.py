@@ -236,13 +236,13 @@ def test_cli_night_queue_at_23_change_the_tickets_send_at_08(ready, data_dir):
     moved = run_cli(log + ["--phone", "09876500001"], as_json=True)
     kept = run_cli(log + ["--phone", "09876500002"], as_json=True)
     assert moved["officer"] == "rafiq" and kept["officer"] == "meena"  # routing takes turns
-    assert run_cli(["sms", "send", "--as-of", f"{day}T23:00"]).stdout == "Outbox: 0 sent, 9 held.\n"
+    assert run_cli(["sms", "send", "--as-of", f"{day}T23:00"]).stdout == "Outbox: 0 texts sent, 9 held.\n"
     run_cli(["reject", rejected, "--reason", "prank call"])
     run_cli(["assign", moved["id"], "meena"])
     assert run_cli(["sms", "send", "--as-of", f"{day + timedelta(days=1)}T07:59"]).stdout == \
-        "Outbox: 0 sent, 2 held.\n"  # the reassignment's two texts join the night's queue
+        "Outbox: 0 texts sent, 2 held.\n"  # the reassignment's two texts join the night's queue
     out = run_cli(["sms", "send", "--as-of", f"{day + timedelta(days=1)}T08:00"]).stdout
-    assert out == "Outbox: 5 sent, 6 superseded.\n"
+    assert out == "Outbox: 5 texts sent, 6 superseded.\n"
     went = [json.loads(line) for line in (data_dir / "outbox.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [line["key"] for line in went] == [
         f"{kept['id']}:logged:0:+919876500002", f"{kept['id']}:assigned:1:+919876500002",
@@ -258,7 +258,7 @@ def test_cli_night_queue_at_23_change_the_tickets_send_at_08(ready, data_dir):
     assert listing.count("superseded ") == 3 and "the ticket was rejected at " in listing
     shown = run_cli(["show", rejected, "--json"], as_json=True)
     assert {m["state"] for m in shown["messages"]} == {"superseded"}
-    assert run_cli(["sms", "send", "--as-of", f"{day + timedelta(days=1)}T09:00"]).stdout == "Outbox: 0 sent.\n"
+    assert run_cli(["sms", "send", "--as-of", f"{day + timedelta(days=1)}T09:00"]).stdout == "Outbox: 0 texts sent.\n"
 
 
 def test_cli_cancel_by_ticket_id(ready, data_dir):
@@ -266,7 +266,7 @@ def test_cli_cancel_by_ticket_id(ready, data_dir):
     ticket = run_cli(["log", "--phone", "09876543210", "--area", "Khanyar", "--category", "ration", "--json"],
                      as_json=True)["id"]
     out = run_cli(["sms", "cancel", ticket.lower().replace("-", " ")]).stdout
-    assert out.endswith(f"3 waiting message(s) of {ticket} cancelled.\n") and out.count(" cancelled.\n") == 4
+    assert out.endswith(f"3 waiting messages of {ticket} cancelled.\n") and out.count(" cancelled.\n") == 4
     assert {r["state"] for r in run_cli(["sms", "list", "--json"], as_json=True)} == {"cancelled"}
     err = run_cli(["sms", "cancel", ticket], expect=1).stderr
     assert err == f"Error: ticket {ticket} has no waiting messages; see 'helpline sms list --ticket {ticket}'.\n"

@@ -103,4 +103,4 @@ def test_cli_sync_rotates_through_texts_and_fails_when_one_is_undelivered(run_cl
         assert len(set(fake.fetches)) == 3  # one text per run, never the same one twice
     assert [r.returncode for r in results].count(1) == 1
     failed = next(r for r in results if r.returncode == 1)
-    assert "1 undelivered" in failed.stdout and failed.stderr.startswith("Error: 1 text(s) found not delivered")
+    assert "1 undelivered" in failed.stdout and failed.stderr.startswith("Error: 1 text found not delivered")

@@ -4,7 +4,7 @@ local times on texts, assigning to a verifier or supervisor."""
 import click
 import pytest
 
-from conftest import NOW, file_bytes
+from conftest import file_bytes
 from helpline import cli
 from commands.common import refuse_together
 
@@ -156,3 +156,56 @@ def test_officer_history_in_words(district, run_cli):
         or "edited by op  areas Khanyar, Hazratbal (was Khanyar); role supervisor (was officer)" in out
     assert "deactivated by op  transferred\n" in out and "activated by op  back\n" in out
     assert not any(word in out for word in ("[", "]", "None", "True", "False", "->"))
+
+
+# --- plurals -----------------------------------------------------------------------------------
+
+def test_plural():
+    from helpline_core.words import plural
+
+    assert [plural(n, "ticket") for n in (0, 1, 2, 1204)] == ["0 tickets", "1 ticket", "2 tickets", "1,204 tickets"]
+    assert plural(1, "category", "categories") == "1 category" and plural(3, "category", "categories") == "3 categories"
+    assert plural(1, "day file") == "1 day file" and plural(2, "day file") == "2 day files"
+
+
+def _log(run_cli, *extra):
+    return run_cli(["log", "--area", "Khanyar", "--category", "ration", "--json", *extra], as_json=True)
+
+
+def test_counts_read_right_for_zero_one_and_two(district, run_cli):
+    from datetime import date
+
+    tomorrow_noon = date.today().toordinal() + 1  # the commands log at the real time; texts are due after it
+    noon = f"{date.fromordinal(tomorrow_noon).isoformat()}T12:00"
+    assert run_cli(["list"]).stdout == "No tickets.\n"
+    assert run_cli(["sms", "send", "--as-of", noon]).stdout == "Outbox: 0 texts sent.\n"
+    assert run_cli(["db", "archive"]).stdout == "Archived 0 final tickets.\n"
+
+    first = _log(run_cli, "--no-phone")  # no caller texts: only the officer's
+    assert run_cli(["list"]).stdout.endswith("\n1 ticket\n")
+    assert run_cli(["sms", "send", "--as-of", noon]).stdout == "Outbox: 1 text sent.\n"
+    second = _log(run_cli, "--no-phone")
+    third = _log(run_cli, "--no-phone")
+    assert run_cli(["list"]).stdout.endswith("\n3 tickets\n")
+    assert run_cli(["sms", "send", "--as-of", noon]).stdout == "Outbox: 2 texts sent.\n"
+
+    officers = {t["officer"] for t in (first, second, third)}
+    assert officers == {"rafiq", "meena"}  # routing spreads them: one has one, the other two
+    one = [o for o in officers if [t["officer"] for t in (first, second, third)].count(o) == 1][0]
+    two = ({"rafiq", "meena"} - {one}).pop()
+
+    def mine(officer):
+        return " ".join(t["id"] for t in (first, second, third) if t["officer"] == officer)
+
+    assert run_cli(["officer", "deactivate", "tariq"]).stdout == "Officer tariq deactivated.\n"
+    out = run_cli(["officer", "deactivate", one]).stdout
+    assert f"\n1 ticket is open again and needs an officer: {mine(one)}\n" in out
+    out = run_cli(["officer", "deactivate", two]).stdout
+    assert f"\n2 tickets are open again and need an officer: {mine(two)}\n" in out
+
+    for ticket in (first, second):
+        run_cli(["reject", ticket["id"], "--reason", "prank"])
+    later = f"{date.fromordinal(tomorrow_noon + 60).isoformat()}T12:00"
+    assert run_cli(["db", "archive", "--as-of", later]).stdout == "Archived 2 final tickets.\n"
+    run_cli(["reject", third["id"], "--reason", "prank"])
+    assert run_cli(["db", "archive", "--as-of", later]).stdout == "Archived 1 final ticket.\n"
