@@ -204,6 +204,23 @@ def refuse_together(*options):
         raise click.UsageError(f"give only one of {', '.join(given[:-1])} and {given[-1]}.")
 
 
+def local_times(value, tz, key=None):
+    """Stored UTC times (keys ``since``, ``now``, ``at`` and ``*_at``) in the district's zone, as
+    every other ``--json`` prints them."""
+    from helpline_core.clock import local_iso
+
+    if isinstance(value, dict):
+        return {k: local_times(v, tz, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [local_times(v, tz) for v in value]
+    if isinstance(value, str) and key and (key in ("since", "now", "at") or key.endswith("_at")):
+        try:
+            return local_iso(value, tz)
+        except ValueError:  # not a stored time after all: shown as it is
+            return value
+    return value
+
+
 def print_json(data):
     import json
 

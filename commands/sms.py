@@ -4,7 +4,7 @@ import os
 
 import click
 
-from .common import PHONE, TICKET, json_option, pass_app, print_json
+from .common import PHONE, TICKET, json_option, local_times, pass_app, print_json
 
 STATES = click.Choice(["queued", "held", "sending", "unknown", "sent", "delivered", "undelivered", "failed",
                        "cancelled", "superseded"])
@@ -138,7 +138,8 @@ def _message_view(record, data_dir=None):
 @json_option
 @pass_app
 def list_cmd(app, states, ticket_id, days, as_json):
-    """List messages waiting in the outbox and those of the last few days.
+    """List messages waiting in the outbox and those of the last few days, newest first, each with
+    the local time it was queued.
 
     \b
     Example:
@@ -152,14 +153,17 @@ def list_cmd(app, states, ticket_id, days, as_json):
     records = [_message_view(r, app.data_dir) for r in list_messages(app.store, app.config, app.now(), states=states,
                                                          ticket_id=ticket_id, days=days)]
     if as_json:
-        print_json(records)
+        print_json(local_times(records, app.config.tz))
         return
     if not records:
         click.echo("No messages.")
-    for r in records:
+    from helpline_core.clock import local_text
+
+    for r in records:  # the time it was queued, in the district's time
         cost = f"{r.get('encoding') or '-'} {r.get('segments') or '-'} seg"
         notes = [note for note in _notes(r) if note]
-        click.echo(f"{r['state']:<11} {r['key']}  {cost}{''.join('  ' + note for note in notes)}")
+        click.echo(f"{r['state']:<11} {local_text(r['created_at'], app.config.tz)}  {r['key']}  {cost}"
+                   f"{''.join('  ' + note for note in notes)}")
 
 
 def _notes(record):
@@ -184,15 +188,18 @@ def show_cmd(app, key, as_json):
     """
     from helpline_core.outbox import find_message
 
+    from helpline_core.clock import local_text
+
     record = _message_view(find_message(app.store, key)[0], app.data_dir)
     if as_json:
-        print_json(record)
+        print_json(local_times(record, app.config.tz))
         return
     for field in ("key", "state", "recipient", "template", "lang", "encoding", "segments", "attempts", "created_at",
-                  "last_attempt_at", "next_attempt_at", "sent_at", "gateway", "gateway_id", "error_code", "error",
-                  "superseded", "over_budget", "dropped", "render_error"):
+                  "last_attempt_at", "next_attempt_at", "sent_at", "checked_at", "gateway", "gateway_id", "error_code",
+                  "error", "superseded", "over_budget", "dropped", "render_error"):
         if record.get(field) not in (None, ""):
-            click.echo(f"{field:<16} {record[field]}")
+            value = local_text(record[field], app.config.tz, offset=True) if field.endswith("_at") else record[field]
+            click.echo(f"{field:<16} {value}")
     if record.get("body"):
         click.echo(f"text\n  {record['body']}")
 

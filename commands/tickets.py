@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from .common import PHONE, TICKET, json_option, need, pass_app, print_json, refuse_together, ticket_argument
+from .common import (PHONE, TICKET, json_option, local_times, need, pass_app, print_json, refuse_together,
+                     ticket_argument)
 
 
 def _record(app, ticket, now, with_history=True):
@@ -153,16 +154,26 @@ def _callback_returned(app, ticket_id, description, as_json):
 def assign_cmd(app, ticket_id, officer, as_json):
     """Assign a ticket to OFFICER, or route it automatically when no officer is named.
 
+    OFFICER may be of any role: a verifier or supervisor can be given a ticket by name
+    (automatic routing picks only officers). Whoever has no phone on the roster gets no text,
+    and the command says so; the caller's text then gives the helpline's number.
+
     \b
     Example:
       helpline assign SXR-10429 rafiq
     """
     from helpline_core import tickets
+    from helpline_core.notify import officer_no_text_reason
+    from helpline_core.routing import get_officer
 
     now = app.now()
     with app.store.ticket_transaction() as db:
         ticket = tickets.assign(db, app.config, ticket_id, officer, actor=app.actor, now=now)
-    _done(app, ticket, now, as_json, f"{ticket['id']} assigned to {ticket['officer']}.")
+        no_text = officer_no_text_reason(db, get_officer(db, ticket["officer"]))
+    message = f"{ticket['id']} assigned to {ticket['officer']}."
+    if no_text:
+        message += f"\n  no text to {ticket['officer']} ({no_text}): tell them another way"
+    _done(app, ticket, now, as_json, message)
 
 
 @click.command("unassign")
@@ -646,7 +657,7 @@ def handover_cmd(app, since_text, as_json):
         with app.store.transaction() as db:
             record_handover(db, app.actor, now, parse_as_of(summary["since"], cfg.tz))
     if as_json:
-        print_json(_local_times(dict(summary, recorded=since is None), cfg.tz))
+        print_json(local_times(dict(summary, recorded=since is None), cfg.tz))
         return
     tz = cfg.tz
     source = {"given": "", "default": " (no handover recorded yet: the last 12 hours)",
@@ -673,17 +684,3 @@ def handover_cmd(app, since_text, as_json):
         click.echo(f"    {j['job']} {j['slot']}: {j['error']}")
     if since is None:
         click.echo("Recorded: the next handover starts from here.")
-
-
-def _local_times(value, tz, key=None):
-    """Stored UTC times (keys ``since``, ``now``, ``at`` and ``*_at``) in the district's zone, as
-    every other ``--json`` prints them."""
-    from helpline_core.clock import local_iso
-
-    if isinstance(value, dict):
-        return {k: _local_times(v, tz, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_local_times(v, tz) for v in value]
-    if isinstance(value, str) and key and (key in ("since", "now", "at") or key.endswith("_at")):
-        return local_iso(value, tz)
-    return value

@@ -47,11 +47,12 @@ def local_iso(text, tz):
     return datetime.fromisoformat(text).astimezone(tz).isoformat()
 
 
-def local_text(text, tz):
-    """:returns: a stored UTC time as ``YYYY-MM-DD HH:MM`` in the district's zone ('' for None)."""
+def local_text(text, tz, offset=False):
+    """:returns: a stored UTC time as ``YYYY-MM-DD HH:MM`` in the district's zone ('' for None);
+    with ``offset``, the zone's offset after it (``2026-11-30 11:30 +0530``), as ``jobs.log`` has it."""
     if text is None:
         return ""
-    return datetime.fromisoformat(text).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromisoformat(text).astimezone(tz).strftime("%Y-%m-%d %H:%M %z" if offset else "%Y-%m-%d %H:%M")
 
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -87,8 +87,9 @@ def _supervisors_for(officers, area):
 
 
 def digest_task(store, config, *, now, day, **_):
-    """Morning digests: one SMS per active officer with assigned work; supervisors get the overdue
-    tickets of their areas and the resolved ones whose caller the verifiers could not reach
+    """Morning digests: one SMS per active officer with assigned work (a verifier too, when tickets
+    were assigned to them by name); supervisors get the overdue tickets of their areas, those
+    assigned to them, and the resolved ones whose caller the verifiers could not reach
     ``[verification] max_attempts`` times. Counts, the oldest few (as many as the budget allows)
     and the number of tickets assigned since the officer's previous digest."""
     from .sms_templates import budget_for
@@ -114,20 +115,18 @@ def digest_task(store, config, *, now, day, **_):
                 for supervisor in _supervisors_for(officers, t["area"]):
                     unreachable.setdefault(supervisor["officer_id"], []).append(t["id"])
         for officer in officers:
-            if not officer["active"] or officer.get("phone_type") == "landline":
+            if not officer["active"] or not officer.get("phone") or officer.get("phone_type") == "landline":
                 continue
             unreached = []
-            if officer["role"] == "officer":
-                mine = [t for t in live if t["officer"] == officer["officer_id"]]
-                shown = mine
+            own = [t for t in live if t["officer"] == officer["officer_id"]]  # assigned by name: any role
+            if officer["role"] in ("officer", "verifier"):
+                mine = shown = own
             elif officer["role"] == "supervisor":
-                mine = [t for t in live if t["area"] in officer["areas"]]
-                shown = [t for t in mine if is_overdue(t, now)]
+                mine = [t for t in live if t["area"] in officer["areas"] or t in own]
+                shown = [t for t in mine if is_overdue(t, now) or t in own]
                 unreached = sorted(unreachable.get(officer["officer_id"], []))
                 if not shown and not unreached:
                     continue
-            else:
-                continue
             if not mine and not unreached:
                 continue
             since = from_iso(officer.get("last_digest_at")) if officer.get("last_digest_at") else None

@@ -39,13 +39,29 @@ def _sms_config(config):
     return config.raw.get("sms", {})
 
 
+def officer_no_text_reason(db, officer):
+    """:param officer: an officer document (any role).
+
+    :returns: why texts cannot reach the officer (no phone on the roster, a landline, a number
+        that opted out or that the gateway refused), or None when they can.
+    """
+    if not officer.get("phone"):
+        return "no phone on the roster"
+    if officer.get("phone_type") == "landline":
+        return "a landline, which cannot receive SMS"
+    return blocked_reason(db, officer["phone"])
+
+
 def caller_context(config, ticket, officer):
-    """:returns: the snapshot for a caller's text: strings only, '' where a value is unknown."""
+    """:returns: the snapshot for a caller's text: strings only, '' where a value is unknown. An
+    officer with no phone on the roster (a verifier may have none) is reached through the helpline:
+    its number stands in for theirs (``-`` when ``[sms] helpline_phone`` is not set)."""
+    helpline_phone = str(_sms_config(config).get("helpline_phone", ""))
     return {
         "district": config.district_name, "ticket_id": ticket["id"],
-        "helpline_phone": str(_sms_config(config).get("helpline_phone", "")),
+        "helpline_phone": helpline_phone,
         "officer_name": cut(officer["name"], NAME_CHARS) if officer else "",
-        "officer_phone": officer["phone"] if officer else "",
+        "officer_phone": (officer.get("phone") or helpline_phone or "-") if officer else "",
         "category": category_word(ticket["category"], ticket["language"]), "area": ticket["area"],
     }
 
@@ -85,8 +101,7 @@ def ticket_event(db, config, ticket, kind, now, sequence=None):
             db, now, key=f"{ticket['id']}:{template}:{sequence}:{ticket['phone']}", recipient=ticket["phone"],
             audience="caller", template=template, lang=ticket["language"], ticket_id=ticket["id"],
             context=caller_context(config, ticket, officer), note=False, ticket_events=len(ticket["history"])))
-    if kind == "assign" and officer and officer.get("phone_type") != "landline" \
-            and not blocked_reason(db, officer["phone"]):
+    if kind == "assign" and officer and not officer_no_text_reason(db, officer):  # else nobody to text
         queued.append(queue_message(
             db, now, key=f"{ticket['id']}:officer_assigned:{sequence}:{officer['phone']}", recipient=officer["phone"],
             audience="officer", template="officer_assigned", lang=officer["lang"], ticket_id=ticket["id"],

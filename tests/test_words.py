@@ -209,3 +209,88 @@ def test_counts_read_right_for_zero_one_and_two(district, run_cli):
     assert run_cli(["db", "archive", "--as-of", later]).stdout == "Archived 2 final tickets.\n"
     run_cli(["reject", third["id"], "--reason", "prank"])
     assert run_cli(["db", "archive", "--as-of", later]).stdout == "Archived 1 final ticket.\n"
+
+
+# --- texts in local time -----------------------------------------------------------------------
+
+def test_sms_show_and_list_give_local_times_with_the_offset(district, run_cli):
+    ticket = _log(run_cli, "--phone", "09876543210")
+    [record] = [r for r in run_cli(["sms", "list", "--ticket", ticket["id"], "--json"], as_json=True)
+                if ":logged:" in r["key"]]
+    assert record["created_at"].endswith("+05:30") and record["next_attempt_at"].endswith("+05:30")
+    local = record["created_at"][:16].replace("T", " ")  # 2026-12-02 12:21, Srinagar's time
+    shown = run_cli(["sms", "show", record["key"]]).stdout
+    assert f"created_at       {local} +0530\n" in shown and "+00:00" not in shown
+    assert run_cli(["sms", "show", record["key"], "--json"], as_json=True)["created_at"] == record["created_at"]
+    assert f"queued      {local}  {record['key']}  GSM-7 1 seg" in run_cli(["sms", "list"]).stdout.splitlines()
+
+
+def test_local_text_with_offset():
+    from zoneinfo import ZoneInfo
+
+    from helpline_core.clock import local_text
+
+    stored = "2026-11-30T06:00:00+00:00"
+    assert local_text(stored, ZoneInfo("Asia/Kolkata")) == "2026-11-30 11:30"
+    assert local_text(stored, ZoneInfo("Asia/Kolkata"), offset=True) == "2026-11-30 11:30 +0530"
+    assert local_text(stored, ZoneInfo("America/New_York"), offset=True) == "2026-11-30 01:00 -0500"
+    assert local_text(None, ZoneInfo("Asia/Kolkata"), offset=True) == ""
+
+
+# --- assigning to a verifier or a supervisor -----------------------------------------------------
+
+def _outbox_file(data_dir):
+    import json
+
+    path = data_dir / "outbox.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def test_a_ticket_can_be_assigned_to_a_verifier_or_a_supervisor(district, run_cli, data_dir):
+    from datetime import date, timedelta
+
+    tomorrow = date.today() + timedelta(days=1)  # the commands run at the real time; the texts go after it
+    run_cli(["officer", "add", "zahoor", "--name", "Zahoor Dar", "--phone", "09419000301", "--area", "Khanyar",
+             "--category", "ration", "--role", "supervisor"])
+    ticket = _log(run_cli, "--phone", "09876543210")["id"]
+    assert run_cli(["assign", ticket, "nusrat"]).stdout == f"{ticket} assigned to nusrat.\n"
+    run_cli(["sms", "send", "--as-of", f"{tomorrow}T12:00"])
+    sent = {m["to"]: m["body"] for m in _outbox_file(data_dir)}
+    assert f"{ticket}: راشن، Khanyar" in sent["+919419000201"]  # the verifier's text, in Urdu
+    assert f"is with officer Nusrat Jan, +919419000201, who will contact you" in sent["+919876543210"]
+
+    assert run_cli(["assign", ticket, "zahoor", "--json"], as_json=True)["officer"] == "zahoor"
+    run_cli(["sms", "send", "--as-of", f"{tomorrow}T12:05"])
+    sent = {m["to"]: m["body"] for m in _outbox_file(data_dir)}
+    assert sent["+919419000301"].startswith(f"New ticket {ticket}:")
+    assert "Zahoor Dar, +919419000301" in sent["+919876543210"]
+    history = run_cli(["show", ticket]).stdout
+    assert "officer nusrat (was " in history and "officer zahoor (was nusrat)" in history
+
+    run_cli(["assign", ticket, "nusrat"])  # the verifier's morning digest lists what is assigned to them
+    run_cli(["jobs", "digest", "--as-of", f"{tomorrow + timedelta(days=1)}T08:00"])
+    digests = [m for m in run_cli(["sms", "list", "--json"], as_json=True) if m["key"].startswith("digest:")]
+    assert [m["recipient"] for m in digests if m["officer_id"] == "nusrat"] == ["+919419000201"]
+
+
+def test_assigning_to_someone_with_no_phone_queues_no_text_to_them_and_says_so(district, run_cli, data_dir):
+    from helpline_core.store import Store
+
+    # an imported queue (no phone, inactive) made a verifier: a verifier needs no phone to be active
+    with Store(data_dir).transaction() as db:
+        db.table("officers").insert({"officer_id": "night-desk", "name": "Night desk", "phone": None,
+                                     "phone_type": "unknown", "areas": [], "categories": [], "role": "officer",
+                                     "lang": "en", "active": False, "history": []})
+    run_cli(["officer", "edit", "night-desk", "--role", "verifier"])
+    run_cli(["officer", "activate", "night-desk"])
+    ticket = _log(run_cli, "--phone", "09876543210")["id"]
+    out = run_cli(["assign", ticket, "night-desk"]).stdout
+    assert out == (f"{ticket} assigned to night-desk.\n"
+                   f"  no text to night-desk (no phone on the roster): tell them another way\n")
+    messages = run_cli(["sms", "list", "--ticket", ticket, "--json"], as_json=True)
+    assert not [m for m in messages if m.get("officer_id") == "night-desk" or not m["recipient"]]
+    [assigned] = [m for m in messages if m["key"].startswith(f"{ticket}:assigned:") and "Night" in m["body"]]
+    assert assigned["body"] == (f"Srinagar Helpline: ticket {ticket} is with officer Night desk, -, "
+                                f"who will contact you.")  # no number to give; never 'None'
+    run_cli(["jobs", "digest"])
+    assert not [m for m in run_cli(["sms", "list", "--json"], as_json=True) if not m["recipient"]]
