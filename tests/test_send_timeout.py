@@ -109,7 +109,7 @@ def test_cli_send_after_a_late_201_texts_once(run_cli, data_dir):
                                 f'timeout_seconds = {TIMEOUT}'))
         run_cli(["log", "--phone", "9876543210", "--area", "Zadibal", "--category", "ration"])
         first = run_cli(["sms", "send", "--as-of", f"{day}T12:00"], env=ENV).stdout
-        assert "0 sent, 1 unanswered" in first and "asked before any resend" in first
+        assert "0 texts sent, 1 unanswered" in first and "asked before any resend" in first
         second = run_cli(["sms", "send", "--as-of", f"{day}T12:05"], env=ENV).stdout
         assert "1 reconciled" in second
         run_cli(["sms", "send", "--as-of", f"{day}T12:10"], env=ENV)
