@@ -189,12 +189,12 @@ def test_cli_end_to_end_against_prism(run_cli, data_dir, prism_server):
                           "--json"], as_json=True)
         tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).date().isoformat()  # noon IST: not quiet
         first = run_cli(["sms", "send", "--as-of", f"{tomorrow}T12:00"], env=env)
-        assert "3 sent" in first.stdout
+        assert "3 texts sent" in first.stdout
         run_cli(["resolve", ticket["id"], "--note", "ration delivered"])  # after: else the texts are superseded
         second = run_cli(["sms", "send", "--as-of", f"{tomorrow}T12:05"], env=env)
-        assert "1 sent" in second.stdout
+        assert "1 text sent" in second.stdout
         third = run_cli(["sms", "send", "--as-of", f"{tomorrow}T12:10"], env=env)
-        assert "0 sent" in third.stdout
+        assert "0 texts sent" in third.stdout
         posts = [e for e in relay.exchanges if e.method == "POST"]
         assert sorted((e.data["To"], e.data["Body"][:9]) for e in posts) == sorted([
             ("+919876543210", "Srinagar "), ("+919876543210", "Srinagar "), ("+919876543210", "Srinagar "),
