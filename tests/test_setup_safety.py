@@ -149,7 +149,7 @@ def test_db_check_fails_without_config(district, data_dir, run_cli):
     assert len(problems) == 1 and problems[0].startswith(f"no config.toml in {data_dir}")
     result = run_cli(["db", "check"], expect=1)
     assert "PROBLEM: no config.toml" in result.stdout and "OK" not in result.stdout
-    assert result.stderr == f"Error: 1 problem(s) found in {data_dir}.\n"
+    assert result.stderr == f"Error: 1 problem found in {data_dir}.\n"
 
 
 # 4. and 5. backups outside the data directory, named by local time -----------------------------
