@@ -152,8 +152,7 @@ def test_officer_history_in_words(district, run_cli):
     run_cli(["officer", "deactivate", "meena", "--reason", "transferred"])
     run_cli(["officer", "activate", "meena", "--note", "back"])
     out = run_cli(["officer", "show", "meena"]).stdout
-    assert "edited by op  areas Hazratbal, Khanyar (was Khanyar); role supervisor (was officer)" in out \
-        or "edited by op  areas Khanyar, Hazratbal (was Khanyar); role supervisor (was officer)" in out
+    assert "edited by op  areas Hazratbal, Khanyar (was Khanyar); role supervisor (was officer)" in out  # sorted
     assert "deactivated by op  transferred\n" in out and "activated by op  back\n" in out
     assert not any(word in out for word in ("[", "]", "None", "True", "False", "->"))
 
