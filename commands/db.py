@@ -111,6 +111,12 @@ def restore_cmd(app, backup, yes):
         click.echo(f"Current data kept in {result['kept']}")
     click.echo(f"Restored district {result['code']} from {backup}: {plural(result['live'], 'live ticket')}, "
                f"{plural(result['archives'], 'archive file')}.")
+    lost = result["lost"]
+    if lost:
+        listed = ", ".join(lost[:10]) + (f" and {len(lost) - 10:,} more" if len(lost) > 10 else "")
+        click.echo(f"WARNING: {plural(len(lost), 'ticket')} opened after the backup {'is' if len(lost) == 1 else 'are'} "
+                   f"not in it: {listed}. Their callers hold IDs that 'show' no longer finds; see them with "
+                   f"'helpline --data-dir {result['kept']} show ID' and log them again. Their IDs are never issued again.")
 
 
 @db_group.command("archive")

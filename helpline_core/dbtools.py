@@ -22,6 +22,7 @@ import stat
 from pathlib import Path
 
 import orjson
+from tinydb.table import Document
 
 from .clock import to_iso
 from .config import CONFIG_NAME
@@ -411,7 +412,12 @@ def restore_backup(store, backup, now):
     import rejects) stay. A restore a crash cut short is finished first.
 
     :param now: aware UTC, for the name of the copy.
-    :returns: ``{"kept": Path | None, "code": str, "live": int, "archives": int, "finished": bool}``.
+    The restored ticket counter is raised to the highest serial the current data had issued, so
+    an ID given to a caller after the backup was made is never given to another caller.
+
+    :returns: ``{"kept": Path | None, "code": str, "live": int, "archives": int, "finished": bool,
+        "lost": [ticket ID]}``; ``lost``: the current live tickets opened after the backup was made,
+        which the restore drops (they stay in ``kept``).
     :raises InvalidValue, StoreDamaged: see ``check_backup``, ``restore_folder``; the data
         directory holds another district's data. :raises StoreLocked: as ``Store.lock``.
     """
@@ -442,6 +448,9 @@ def restore_backup(store, backup, now):
                 destination = staging / source.relative_to(backup)
                 destination.parent.mkdir(mode=0o700, exist_ok=True)
                 _copy_file(source, destination)
+            issued = _issued_serial(store)
+            lost = _opened_after(store, issued, staging)
+            _raise_counter(staging, issued)
             _fsync_dir(staging)
             entries = sorted(p.name for p in staging.iterdir())
             atomic_write(store.data_dir / RESTORE_JOURNAL, dump_json({"entries": entries, "backup": str(backup),
@@ -450,7 +459,55 @@ def restore_backup(store, backup, now):
     finally:
         store.mid_restore_ok = False
     return {"kept": kept, "code": config.district_code, "live": info["live"], "archives": info["archives"],
-            "finished": finished}
+            "finished": finished, "lost": lost}
+
+
+def _counter(data):
+    meta = data.get("meta", {}).get("1")
+    serial = meta.get("serial") if isinstance(meta, dict) else None
+    return serial if isinstance(serial, int) else 0
+
+
+def _issued_serial(store):
+    """The highest ticket serial the data directory has issued, as far as its files tell (its
+    counter, its live tickets, its last archive file); 0 when none can be read (a new machine,
+    a damaged live file and no archives)."""
+    from .district import _highest_archived_serial
+
+    try:
+        data = read_json(store.path)
+    except StoreDamaged:
+        data = {}
+    serials = [t.get("serial") for t in data.get("tickets", {}).values() if isinstance(t, dict)]
+    highest = max([_counter(data)] + [s for s in serials if isinstance(s, int)])
+    try:
+        return max(highest, _highest_archived_serial(store))
+    except (StoreDamaged, KeyError, TypeError, ValueError):
+        return highest
+
+
+def _opened_after(store, issued, staging):
+    """:returns: [ticket ID] of the current live tickets opened after the backup was made (a
+    serial above the backup's counter): the restore drops them. Read-only; [] when unreadable."""
+    backup_counter = _counter(read_json(staging / DB_NAME))
+    if issued <= backup_counter:
+        return []
+    try:
+        tickets = read_json(store.path).get("tickets", {}).values()
+    except StoreDamaged:
+        return []
+    return [t["id"] for t in sorted((t for t in tickets if isinstance(t, dict) and isinstance(t.get("serial"), int)
+                                     and t["serial"] > backup_counter), key=lambda t: t["serial"])]
+
+
+def _raise_counter(staging, issued):
+    """Set the staged live file's ticket counter to at least ``issued``: IDs given to callers
+    after the backup was made are never issued again to other callers."""
+    staged = Store(staging)
+    if _counter(read_json(staged.path)) >= issued:
+        return
+    with staged._whole_file() as db:  # no lock of its own: the staging folder is ours, under the store lock
+        db.table("meta").upsert(Document({"serial": issued}, doc_id=1))
 
 
 def _finish_restore(store):

@@ -19,7 +19,7 @@ from helpline_core.district import init_district
 from helpline_core.errors import ConfigError, InvalidValue, StoreDamaged
 from helpline_core.gateways import FileGateway
 from helpline_core.sending import send_outbox
-from helpline_core.store import RESTORE_JOURNAL, Store
+from helpline_core.store import RESTORE_JOURNAL, Store, read_json
 from test_desk import on_terminal
 
 STAMP = r"backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\+0530"
@@ -39,6 +39,20 @@ def close(store, config, ticket_id, now=NOW):
 
 def live_ids(store):
     return sorted(t["id"] for t in store.snapshot().table("tickets").all())
+
+
+def counter(path):
+    """:returns: the ticket counter of a live file."""
+    return read_json(path)["meta"]["1"]["serial"]
+
+
+def same_but_counter(path, other):
+    """:returns: True when two live files hold the same tables, the ticket counter aside."""
+    def without_counter(p):
+        data = read_json(p)
+        data.pop("meta")
+        return data
+    return without_counter(path) == without_counter(other)
 
 
 def set_backup_dir(data_dir, value):
@@ -253,11 +267,12 @@ def test_restore_brings_the_tickets_back_and_keeps_the_current_data(backed_up, d
     config, store, backup, ids = backed_up
     current = file_bytes(data_dir)
     assert live_ids(store) != ids
+    issued = counter(store.path)
     result = restore_backup(store, backup, NOW + timedelta(hours=4))
     assert live_ids(store) == ids and result["code"] == "SXR" and result["live"] == 1
-    assert store.path.read_bytes() == (backup / "helpline.json").read_bytes()
-    assert {k: v for k, v in file_bytes(data_dir).items() if not k.endswith(".lock")} == \
-        {k: v for k, v in file_bytes(backup).items() if k != "manifest.json"}
+    assert same_but_counter(store.path, backup / "helpline.json") and counter(store.path) == issued
+    assert {k: v for k, v in file_bytes(data_dir).items() if not k.endswith(".lock") and k != "helpline.json"} == \
+        {k: v for k, v in file_bytes(backup).items() if k not in ("manifest.json", "helpline.json")}
     kept = result["kept"]
     assert kept == tmp_path / "usb" / "backup-2026-11-30T15-30-00+0530-before-restore"
     assert {k: v for k, v in file_bytes(kept).items() if k != "manifest.json"} == \
@@ -314,6 +329,7 @@ def test_restore_into_a_folder_whose_config_was_lost(backed_up, data_dir):
 
 def test_a_restore_cut_short_is_refused_then_finished(backed_up, data_dir, monkeypatch):
     config, store, backup, ids = backed_up
+    issued = counter(store.path)
     real_rename, calls = os.rename, []
 
     def crash(src, dst):
@@ -334,7 +350,7 @@ def test_a_restore_cut_short_is_refused_then_finished(backed_up, data_dir, monke
     assert any("restore was cut short" in p for p in check_store(store)[0])
     result = restore_backup(store, backup, NOW + timedelta(hours=5))
     assert result["finished"] and live_ids(store) == ids
-    assert store.path.read_bytes() == (backup / "helpline.json").read_bytes()
+    assert same_but_counter(store.path, backup / "helpline.json") and counter(store.path) == issued
     assert check_store(store)[0] == [] and not (data_dir / RESTORE_JOURNAL).exists()
 
 
@@ -391,3 +407,30 @@ def test_cli_restore_onto_a_new_machine(backed_up, run_cli, tmp_path):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in fresh.rglob("*") if p.is_file())
     assert live_ids(Store(fresh)) == ids
     assert run_cli(["db", "check"], env={"HELPLINE_DATA_DIR": str(fresh)}).stdout.endswith("OK\n")
+
+
+def test_restore_never_issues_an_id_given_after_the_backup_again(backed_up, data_dir):
+    config, store, backup, ids = backed_up
+    given_later = [t for t in live_ids(store) if t not in ids]  # the fixture logs one after the backup
+    assert len(given_later) == 1 and counter(backup / "helpline.json") < counter(store.path)
+    result = restore_backup(store, backup, NOW + timedelta(hours=4))
+    assert result["lost"] == given_later and given_later[0] not in live_ids(store)
+    again = log(store, config, phone="9876500044", now=NOW + timedelta(hours=5))
+    assert again["id"] not in given_later and again["serial"] > int(given_later[0][4:-1])
+    undo = restore_backup(store, result["kept"], NOW + timedelta(hours=6))  # back to before the restore
+    assert given_later[0] in live_ids(store) and undo["lost"] == [again["id"]]
+    assert log(store, config, phone="9876500055", now=NOW + timedelta(hours=7))["serial"] > again["serial"]
+    assert check_store(store)[0] == []
+
+
+def test_cli_restore_names_the_tickets_it_drops(backed_up, data_dir, run_cli):
+    config, store, backup, ids = backed_up
+    given_later = [t for t in live_ids(store) if t not in ids]
+    out = run_cli(["db", "restore", str(backup), "--yes"]).stdout
+    assert f"WARNING: 1 ticket opened after the backup is not in it: {given_later[0]}." in out
+    kept = re.search(r"Current data kept in (.*)\n", out).group(1)
+    shown = run_cli(["show", given_later[0]], env={"HELPLINE_DATA_DIR": kept}).stdout
+    assert shown.startswith(given_later[0])
+    opened = run_cli(["log", "--phone", "9876500066", "--area", "Khanyar", "--category", "ration", "--json"],
+                     as_json=True)
+    assert opened["id"] not in given_later + ids
