@@ -111,6 +111,9 @@ def restore_cmd(app, backup, yes):
         click.echo(f"Current data kept in {result['kept']}")
     click.echo(f"Restored district {result['code']} from {backup}: {plural(result['live'], 'live ticket')}, "
                f"{plural(result['archives'], 'archive file')}.")
+    if result["texts"]:
+        click.echo(f"{plural(result['texts'], 'text')} the backup had waiting were sent (or tried) after it was made: "
+                   f"kept as they are now, not sent again.")
     lost = result["lost"]
     if lost:
         listed = ", ".join(lost[:10]) + (f" and {len(lost) - 10:,} more" if len(lost) > 10 else "")

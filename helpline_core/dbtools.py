@@ -242,11 +242,14 @@ def _copy_file(source, destination):
 
 def _copy_data(data_dir, parent, name, code, now, manifest=True):
     """Copy ``_sources(data_dir)`` into ``parent/name`` through ``.name.partial`` (renamed when
-    complete). :returns: the new folder. :raises HelplineError: it exists already."""
-    target = parent / name
-    if target.exists():
-        raise HelplineError(f"{target} exists already; wait a second and try again.")
+    complete); when a copy of that name exists (two in one second), ``name-2``, ``name-3``...
+    :returns: the new folder."""
     parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target, n = parent / name, 1
+    while target.exists():
+        n += 1
+        target = parent / f"{name}-{n}"
+    name = target.name
     partial = parent / f".{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -417,7 +420,9 @@ def restore_backup(store, backup, now):
 
     :returns: ``{"kept": Path | None, "code": str, "live": int, "archives": int, "finished": bool,
         "lost": [ticket ID]}``; ``lost``: the current live tickets opened after the backup was made,
-        which the restore drops (they stay in ``kept``).
+        which the restore drops (they stay in ``kept``); ``texts``: how many texts the backup has
+        waiting that the current data had sent (or tried to) since, kept as they are now so
+        they are not sent twice.
     :raises InvalidValue, StoreDamaged: see ``check_backup``, ``restore_folder``; the data
         directory holds another district's data. :raises StoreLocked: as ``Store.lock``.
     """
@@ -451,6 +456,7 @@ def restore_backup(store, backup, now):
             issued = _issued_serial(store)
             lost = _opened_after(store, issued, staging)
             _raise_counter(staging, issued)
+            texts = _keep_texts_sent_since(store, staging)
             _fsync_dir(staging)
             entries = sorted(p.name for p in staging.iterdir())
             atomic_write(store.data_dir / RESTORE_JOURNAL, dump_json({"entries": entries, "backup": str(backup),
@@ -459,7 +465,7 @@ def restore_backup(store, backup, now):
     finally:
         store.mid_restore_ok = False
     return {"kept": kept, "code": config.district_code, "live": info["live"], "archives": info["archives"],
-            "finished": finished, "lost": lost}
+            "finished": finished, "lost": lost, "texts": texts}
 
 
 def _counter(data):
@@ -498,6 +504,56 @@ def _opened_after(store, issued, staging):
         return []
     return [t["id"] for t in sorted((t for t in tickets if isinstance(t, dict) and isinstance(t.get("serial"), int)
                                      and t["serial"] > backup_counter), key=lambda t: t["serial"])]
+
+
+def _keep_texts_sent_since(store, staging):
+    """Texts waiting in the staged backup's outbox that the current data has sent, or tried to
+    send, since the backup was made keep their current record (in the staged day file, or in
+    the outbox when still ``sending``/``unknown``): a restore must not text a caller or an
+    officer twice. :returns: how many were kept."""
+    from .outbox import SMS_DIR, WAITING, all_day_files, note_on_ticket
+    from .store import put_document
+
+    waiting = {doc.get("key"): int(doc_id) for doc_id, doc in read_json(staging / DB_NAME).get("outbox", {}).items()
+               if isinstance(doc, dict) and doc.get("state") in WAITING}
+    if not waiting:
+        return 0
+    now = {}  # key: (day file name, or None while still in the outbox; record)
+    try:
+        live = read_json(store.path)
+    except StoreDamaged:
+        live = {}
+    for doc in live.get("outbox", {}).values():
+        if isinstance(doc, dict) and doc.get("key") in waiting and doc.get("state") not in WAITING:
+            now[doc["key"]] = (None, doc)
+    for path in all_day_files(store):
+        try:
+            messages = read_json(path).get("messages", {})
+        except StoreDamaged:
+            continue
+        for key in waiting.keys() & messages.keys():
+            now[key] = (path.name, messages[key])
+    if not now:
+        return 0
+    by_file = {}
+    for key, (name, record) in now.items():
+        if name:
+            by_file.setdefault(name, {})[key] = record
+    for name, records in by_file.items():
+        path = staging / SMS_DIR / name
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        stored = read_json(path).get("messages", {})
+        stored.update(records)
+        atomic_write(path, dump_json({"messages": stored}))
+    with Store(staging)._whole_file() as db:  # see _raise_counter
+        outbox = db.table("outbox")
+        for key, (name, record) in now.items():
+            if name:
+                outbox.remove(doc_ids=[waiting[key]])
+            else:
+                put_document(outbox, waiting[key], record)
+            note_on_ticket(db, record)
+    return len(now)
 
 
 def _raise_counter(staging, issued):

@@ -434,3 +434,47 @@ def test_cli_restore_names_the_tickets_it_drops(backed_up, data_dir, run_cli):
     opened = run_cli(["log", "--phone", "9876500066", "--area", "Khanyar", "--category", "ration", "--json"],
                      as_json=True)
     assert opened["id"] not in given_later + ids
+
+
+def test_restore_does_not_send_again_the_texts_sent_since_the_backup(district, data_dir, tmp_path):
+    config, store = district
+    ticket = log(store, config)
+    waiting = sorted(m["key"] for m in store.snapshot().table("outbox").all())
+    assert waiting  # the caller's and the officer's texts, queued when the backup is made
+    backup = backup_store(store, config, tmp_path / "usb", now=NOW)
+    gateway = FileGateway(store.data_dir)
+    assert sorted(send_outbox(store, config, gateway, NOW + timedelta(minutes=5)).sent) == waiting
+    result = restore_backup(store, backup, NOW + timedelta(hours=1))
+    assert result["texts"] == len(waiting) and store.snapshot().table("outbox").all() == []
+    assert send_outbox(store, config, gateway, NOW + timedelta(hours=1, minutes=5)).sent == []
+    restored = store.find_ticket_document(ticket["serial"])
+    assert sorted(restored["messages"]) == waiting and set(restored["messages"].values()) == {"sent"}
+    assert check_store(store)[0] == []
+    restore_backup(store, backup, NOW + timedelta(hours=2))  # again: the sent copies are kept again
+    assert send_outbox(store, config, gateway, NOW + timedelta(hours=2, minutes=5)).sent == []
+
+
+def test_cli_restore_keeps_texts_sent_since_and_sends_those_never_sent(district, data_dir, tmp_path, run_cli):
+    config, store = district
+    log(store, config)
+    waiting = sorted(m["key"] for m in store.snapshot().table("outbox").all())
+    backup = backup_store(store, config, tmp_path / "usb", now=NOW)
+    out = run_cli(["db", "restore", str(backup), "--yes"]).stdout  # nothing sent since: all still to send
+    assert "not sent again" not in out
+    assert sorted(send_outbox(store, config, FileGateway(data_dir), NOW + timedelta(minutes=5)).sent) == waiting
+    out = run_cli(["db", "restore", str(backup), "--yes"]).stdout
+    assert f"{len(waiting)} texts the backup had waiting were sent (or tried) after it was made: kept as they " \
+           f"are now, not sent again." in out
+    assert run_cli(["sms", "send", "--as-of", "2026-12-01T12:00"]).stdout.startswith("Outbox: 0 texts sent.")
+
+
+def test_two_backups_in_one_second_are_both_kept(district, data_dir, tmp_path, run_cli):
+    config, store = district
+    log(store, config)
+    first = backup_store(store, config, tmp_path / "usb", now=NOW)
+    second = backup_store(store, config, tmp_path / "usb", now=NOW)
+    assert second == first.parent / f"{first.name}-2" and check_backup(second)["live"] == 1
+    third = backup_store(store, config, tmp_path / "usb", now=NOW)
+    assert third.name == f"{first.name}-3" and not list((tmp_path / "usb").glob(".*"))
+    kept = [restore_backup(store, first, NOW)["kept"] for _ in range(2)]  # a restore done twice at once
+    assert kept[1] == kept[0].parent / f"{kept[0].name}-2" and live_ids(store) == live_ids(Store(first))
