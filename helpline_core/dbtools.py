@@ -19,6 +19,7 @@ import hashlib
 import os
 import shutil
 import stat
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import orjson
@@ -163,7 +164,7 @@ def backup_folder(data_dir, config, to_dir=None, option="--to"):
     """Where a backup of ``data_dir`` goes: ``to_dir``, else ``[store] backup_dir``.
 
     :param config: the district's ``Config`` (None when it cannot be read).
-    :param option: the command's option for ``to_dir``, named in the error.
+    :param option: the command's option for ``to_dir``, named in the error (None: a job, which has none).
     :returns: an absolute Path (it need not exist yet).
     :raises ConfigError: neither is given (the message says how to configure one).
     :raises InvalidValue: the folder is the data directory or inside it.
@@ -173,9 +174,9 @@ def backup_folder(data_dir, config, to_dir=None, option="--to"):
     elif config is not None and config.backup_dir is not None:
         folder = config.backup_dir
     else:
-        raise ConfigError(f"no backup folder: give {option} DIR (outside {data_dir}), or set backup_dir under "
-                          f"[store] in {Path(data_dir) / CONFIG_NAME} (e.g. backup_dir = \"/media/usb/helpline-backups\"). "
-                          f"Nothing was changed.")
+        given = f"give {option} DIR (outside {data_dir}), or " if option else ""
+        raise ConfigError(f"no backup folder: {given}set backup_dir under [store] in {Path(data_dir) / CONFIG_NAME} "
+                          f"(e.g. backup_dir = \"/media/usb/helpline-backups\"). Nothing was changed.")
     if is_inside(folder, data_dir):
         raise InvalidValue(f"{folder} is inside the data directory {data_dir}: a backup there is lost with it; "
                            f"choose a folder outside it (another disk is best). Nothing was changed.")
@@ -250,8 +251,8 @@ def _copy_data(data_dir, parent, name, code, now, manifest=True):
         n += 1
         target = parent / f"{name}-{n}"
     name = target.name
-    partial = parent / f".{name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    _remove_dead_partials(parent)
+    partial = parent / f".{name}.{os.getpid()}.partial"
     try:
         partial.mkdir(mode=0o700)
         files = {}
@@ -267,6 +268,22 @@ def _copy_data(data_dir, parent, name, code, now, manifest=True):
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+def _remove_dead_partials(parent):
+    """Remove the half copies (``.backup-....<pid>.partial``) that a backup or restore killed
+    midway left in ``parent``: they hold callers' numbers and a whole copy's space. A copy whose
+    process still runs (another district's backup to the same disk) is left alone."""
+    for path in parent.glob(".backup-*.partial"):
+        pid = path.name.rsplit(".", 2)[-2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # another account's process: running
 
 
 def check_backup(backup):
@@ -425,6 +442,7 @@ def restore_backup(store, backup, now):
         they are not sent twice.
     :raises InvalidValue, StoreDamaged: see ``check_backup``, ``restore_folder``; the data
         directory holds another district's data. :raises StoreLocked: as ``Store.lock``.
+    :raises JobBusy: an ``sms send`` or ``sms sync`` is running (nothing is changed).
     """
     backup = Path(backup).expanduser().absolute()
     if is_inside(backup, store.data_dir):
@@ -435,13 +453,14 @@ def restore_backup(store, backup, now):
     keep_in = restore_folder(store, backup)
     store.mid_restore_ok = True
     try:
-        with store.lock():
+        with store.lock(), ExitStack() as runs:
             finished = _finish_restore(store)
             present = data_present(store)
             if present["code"] and present["code"] != config.district_code:
                 raise InvalidValue(f"{store.data_dir} holds district {present['code']}; the backup is of district "
                                    f"{config.district_code}: restore it into its own data directory (--data-dir). "
                                    f"Nothing was changed.")
+            runs.enter_context(_no_sending_run(store))
             kept = None
             if any((store.data_dir / name).exists() for name in BACKED_UP):
                 kept = _copy_data(store.data_dir, keep_in, f"backup-{backup_stamp(now, config.tz)}-before-restore",
@@ -564,6 +583,25 @@ def _raise_counter(staging, issued):
         return
     with staged._whole_file() as db:  # no lock of its own: the staging folder is ours, under the store lock
         db.table("meta").upsert(Document({"serial": issued}, doc_id=1))
+
+
+@contextmanager
+def _no_sending_run(store):
+    """Hold the ``sms send`` and ``sms sync`` run locks for a restore: such a run records its
+    results after the gateway calls, by the texts' places in the outbox it read, and would write
+    them over other texts of the restored data. :raises JobBusy: one is running."""
+    from .errors import JobBusy
+    from .sending import run_lock
+
+    with ExitStack() as held:
+        for name in ("sms-send", "sms-sync"):
+            try:
+                held.enter_context(run_lock(store, name))
+            except JobBusy:
+                raise JobBusy(f"'{name.replace('-', ' ')}' is running on {store.data_dir}: restore when it has "
+                              f"finished (its results would be written into the restored data). Nothing was "
+                              f"changed.") from None
+        yield
 
 
 def _finish_restore(store):

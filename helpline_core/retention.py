@@ -183,13 +183,14 @@ def _read_journal(store):
                             f"repeat). Nothing was changed.") from None
 
 
-def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None):
+def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None, option="--backup-to"):
     """Purge every ticket final (closed or rejected) for more than ``older_than_days`` days.
 
     :param older_than_days: a whole number >= 1. :param now: aware UTC.
     :param dry_run: count what would be purged; write nothing (no salt, no backup).
     :param backup_dir: the folder for the backup taken first; default ``[store] backup_dir``
         (``dbtools.backup_folder``: refused when neither is set, or inside the data directory).
+    :param option: the option that gives ``backup_dir``, named when there is no folder (None: the job).
     :returns: a ``PurgeResult``.
     :raises InvalidValue: ``older_than_days`` is not a whole number >= 1; the backup folder is
         inside the data directory. :raises ConfigError: no backup folder (not for a dry run).
@@ -204,7 +205,7 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
         return result
     from .dbtools import backup_folder, backup_locked
 
-    folder = backup_folder(store.data_dir, config, backup_dir, option="--backup-to")
+    folder = backup_folder(store.data_dir, config, backup_dir, option=option)
     saved = {}  # path -> original bytes (None: it did not exist)
     journal_path = store.data_dir / JOURNAL_NAME
     with store.lock():
@@ -399,5 +400,5 @@ def purge_task(store, config, *, now, day, **_):
         return {"purge": "not due (it runs on the 1st of the month)"}
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise InvalidValue(f"[retention] purge_after_days = {days!r} is not a whole number of at least 1.")
-    result = purge(store, config, older_than_days=days, now=now)
+    result = purge(store, config, older_than_days=days, now=now, option=None)
     return {"tickets": result.tickets, "texts": result.texts, "backup": str(result.backup) if result.backup else "-"}

@@ -478,3 +478,48 @@ def test_two_backups_in_one_second_are_both_kept(district, data_dir, tmp_path, r
     assert third.name == f"{first.name}-3" and not list((tmp_path / "usb").glob(".*"))
     kept = [restore_backup(store, first, NOW)["kept"] for _ in range(2)]  # a restore done twice at once
     assert kept[1] == kept[0].parent / f"{kept[0].name}-2" and live_ids(store) == live_ids(Store(first))
+
+
+def test_restore_waits_for_no_sending_run(backed_up, data_dir):
+    from helpline_core.errors import JobBusy
+    from helpline_core.sending import run_lock
+
+    config, store, backup, ids = backed_up
+    def stored():
+        return {k: v for k, v in file_bytes(data_dir).items() if not k.endswith(".lock")}
+
+    before, usb = stored(), sorted(backup.parent.iterdir())
+    for name in ("sms-send", "sms-sync"):
+        with run_lock(store, name):  # a run between its gateway calls and recording their results
+            with pytest.raises(JobBusy, match=f"^'{name.replace('-', ' ')}' is running on .*Nothing was changed"):
+                restore_backup(store, backup, NOW + timedelta(hours=4))
+        assert stored() == before and sorted(backup.parent.iterdir()) == usb
+    restore_backup(store, backup, NOW + timedelta(hours=4))
+    assert live_ids(store) == ids
+
+
+def test_half_copies_of_a_killed_backup_are_removed(district, data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    config, store = district
+    log(store, config)
+    usb = tmp_path / "usb"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = usb / f".backup-2026-11-30T11-29-00+0530.{int(gone.stdout)}.partial"
+    running = usb / f".backup-2026-11-30T11-29-30+0530.{os.getpid()}.partial"  # another district's, under way
+    for half in (dead, running):
+        (half / "archive").mkdir(parents=True)
+        (half / "helpline.json").write_text("{")
+    backup = backup_store(store, config, usb, now=NOW)
+    assert not dead.exists() and running.exists() and check_backup(backup)["live"] == 1
+    assert sorted(p.name for p in usb.iterdir()) == sorted([backup.name, running.name])
+
+
+def test_the_purge_job_without_a_backup_folder_says_how_to_set_one(district, data_dir):
+    config, store = district
+    config.raw.setdefault("retention", {})["purge_after_days"] = 30
+    with pytest.raises(ConfigError) as refused:
+        retention.purge_task(store, config, now=NOW, day=NOW.date().replace(day=1))
+    assert str(refused.value).startswith("no backup folder: set backup_dir under [store] in ")
+    assert "--backup-to" not in str(refused.value)
