@@ -31,6 +31,7 @@ file, which also records the batch in its ``imports`` table: that write is the c
 """
 
 import csv
+import functools
 import io
 import json
 import math
@@ -46,7 +47,7 @@ from .config import CONFIG_NAME
 from .errors import ConfigError, InvalidValue
 from .ids import format_id
 from .import_mapping import check_for_district, fast_strptime, read_csv, squash_spaces, value_key
-from .store import atomic_write, dump_json
+from .store import atomic_write, dump_json, keep_original, put_back
 
 STATUSES = ("open", "assigned", "resolved", "closed", "rejected")
 FINAL = ("closed", "rejected")
@@ -557,13 +558,7 @@ def _commit(store, config, db, plan, result, journal_path, actor, now, mapping):
         before = config_path.read_text(encoding="utf-8")
         journal["config"] = {"before": before, "after": add_categories_text(before, result.categories_added)}
     saved = {}  # path -> original bytes (None: the file did not exist)
-
-    def keep(path):
-        if path not in saved:
-            try:
-                saved[path] = path.read_bytes()
-            except FileNotFoundError:
-                saved[path] = None
+    keep = functools.partial(keep_original, saved)
 
     try:
         atomic_write(journal_path, dump_json(journal))
@@ -593,14 +588,7 @@ def _commit(store, config, db, plan, result, journal_path, actor, now, mapping):
             "first_id": result.first_id, "last_id": result.last_id,
             "categories_added": result.categories_added, "officers_created": result.officers_created})
     except BaseException:
-        for path, original in saved.items():
-            if original is None:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-            else:
-                atomic_write(path, original)
+        put_back(saved)
         try:
             os.unlink(journal_path)
         except FileNotFoundError:

@@ -44,7 +44,7 @@ from .clock import from_iso, to_iso
 from .dbtools import SALT_NAME
 from .errors import HelplineError, InvalidValue
 from .privacy import strip_words
-from .store import atomic_write, dump_json, put_document, read_json
+from .store import atomic_write, dump_json, keep_original, put_back, put_document, read_json
 
 JOURNAL_NAME = "purge.journal.json"
 PURGED_PREFIX = "purged:"
@@ -216,10 +216,10 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
                 result.finished = len(pending)
                 if not result.tickets and not pending:
                     return result
-                _keep(saved, store.data_dir / SALT_NAME)
+                keep_original(saved, store.data_dir / SALT_NAME)
                 salt = district_salt(store)
                 result.backup = backup_locked(store, config, folder, now)
-                _keep(saved, journal_path)
+                keep_original(saved, journal_path)
                 atomic_write(journal_path, dump_json({"serials": sorted(plan["serials"]), "started_at": to_iso(now),
                                                       "cutoff": to_iso(result.cutoff),
                                                       "backup": str(result.backup)}))
@@ -234,25 +234,10 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
                 import shutil
 
                 shutil.rmtree(result.backup, ignore_errors=True)
-            for path, original in saved.items():
-                if original is None:
-                    try:
-                        os.unlink(path)
-                    except FileNotFoundError:
-                        pass
-                else:
-                    atomic_write(path, original)
+            put_back(saved)
             raise
         os.unlink(journal_path)
     return result
-
-
-def _keep(saved, path):
-    if path not in saved:
-        try:
-            saved[path] = path.read_bytes()
-        except FileNotFoundError:
-            saved[path] = None
 
 
 def _plan(store, db, result, pending):
@@ -290,7 +275,7 @@ def _plan(store, db, result, pending):
 def _write_archives(store, plan, salt, now, saved):
     for block, due in sorted(plan["archived"].items()):
         path = store.block_path(block)
-        _keep(saved, path)
+        keep_original(saved, path)
         stored = store.read_block(block)
         for ticket in due:
             stored[str(ticket["serial"])] = purge_ticket(ticket, salt, now)
@@ -308,7 +293,7 @@ def _write_archives(store, plan, salt, now, saved):
                 else:
                     del phones[phone]
         if changed:
-            _keep(saved, path)
+            keep_original(saved, path)
             store.write_phone_bucket(path, phones)
 
 
@@ -326,7 +311,7 @@ def _clean_texts(store, config, db, plan, salt, saved, result, now):
                 changed += 1
             cleaned[record.get("key", key) if record.get("purged") else key] = record
         if changed:
-            _keep(saved, path)
+            keep_original(saved, path)
             atomic_write(path, dump_json(dict(data, messages=cleaned)))
             result.texts += changed
             result.day_files += 1
@@ -346,7 +331,7 @@ def _clean_texts(store, config, db, plan, salt, saved, result, now):
             continue  # being sent right now: cleaned in its day file by the next purge
         result.texts += 1
     if cancelled:
-        _keep(saved, day_path(store, now.astimezone(config.tz).date()))
+        keep_original(saved, day_path(store, now.astimezone(config.tz).date()))
         move_to_day_files(store, config, db, cancelled, now)
     log = store.data_dir / "outbox.jsonl"
     if log.exists():
@@ -365,7 +350,7 @@ def _clean_texts(store, config, db, plan, salt, saved, result, now):
                     changed = True
                 lines.append(line)
         if changed:
-            _keep(saved, log)
+            keep_original(saved, log)
             atomic_write(log, "".join(lines).encode("utf-8"))
 
 
@@ -384,7 +369,7 @@ def _remove_lists(store, config, result, saved):
         except ValueError:
             continue
         if day < before and path.suffix in (".csv", ".html"):
-            _keep(saved, path)
+            keep_original(saved, path)
             os.unlink(path)
             result.verification_files += 1
 

@@ -79,6 +79,30 @@ def size_text(count):
             return f"{count:.1f} {unit}"
 
 
+def keep_original(saved, path):
+    """Remember ``path``'s bytes in ``saved`` ({Path: bytes | None}) before a multi-file change
+    touches it; None records that the file did not exist. A path already kept is left as first seen."""
+    if path not in saved:
+        try:
+            saved[path] = path.read_bytes()
+        except FileNotFoundError:
+            saved[path] = None
+
+
+def put_back(saved):
+    """Undo a multi-file change: every file in ``saved`` (from :func:`keep_original`) gets its
+    original bytes again, and a file that did not exist is removed. Each file is rewritten with
+    :func:`atomic_write`. :raises DiskFull: as :func:`atomic_write`."""
+    for path, original in saved.items():
+        if original is None:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        else:
+            atomic_write(path, original)
+
+
 def atomic_write(path, payload):
     """Replace ``path`` with ``payload`` (bytes) so that a crash leaves the old or the new file.
 
