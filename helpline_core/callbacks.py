@@ -88,9 +88,7 @@ def escalate_callbacks(db, config, now, officers, sla_minutes):
 
     :param officers: the officer documents. :returns: how many requests were escalated.
     """
-    from .job_tasks import _supervisors_for
-    from .notify import category_word
-    from .outbox import queue_message
+    from .job_tasks import _supervisors_for, queue_escalation
 
     tickets = db.table("tickets")
     count = 0
@@ -106,17 +104,7 @@ def escalate_callbacks(db, config, now, officers, sla_minutes):
                 f"{', '.join(r['officer_id'] for r in recipients) or 'nobody (no supervisor)'}")
         ticket = _apply(tickets, ticket, _event("escalate", "scheduler", now, note),
                         callback=dict(request, escalated_at=to_iso(now)))
-        sequence = len(ticket["history"]) - 1
-        for recipient in recipients:
-            if recipient.get("phone_type") == "landline":
-                continue
-            queue_message(
-                db, now, key=f"{ticket['id']}:escalation:{sequence}:{recipient['phone']}",
-                recipient=recipient["phone"], audience=recipient["role"], template="escalation",
-                lang=recipient["lang"], ticket_id=ticket["id"], officer_id=recipient["officer_id"],
-                ignore_quiet_hours=True,
-                context={"district": config.district_name, "ticket_id": ticket["id"],
-                         "category": category_word(ticket["category"], recipient["lang"]), "area": ticket["area"],
-                         "level": "C", "overdue_hours": int(waited_minutes // 60), "officer_name": ""})
+        queue_escalation(db, config, ticket, recipients, now, level="C",
+                         overdue_hours=int(waited_minutes // 60), officer_name="")
         count += 1
     return count

@@ -14,7 +14,7 @@ against the ticket as it is now (issue 8):
   ticket, or a newer follow-up, is waiting to go out: one text per ticket says where it stands.
 - officer texts: superseded when the officer is deactivated or gone; ``officer_assigned`` also
   when the ticket is no longer assigned to that officer; ``escalation`` also when the ticket is no
-  longer open or assigned. An escalation's figures (hours past due, the officer's name) are
+  longer open or assigned, and a callback's escalation when the callback was returned. An escalation's figures (hours past due, the officer's name) are
   computed at send time from the ticket, not at queue time.
 
 Texts without a ticket (digests, test texts) are checked for their officer only.
@@ -84,6 +84,9 @@ def check(record, ticket, officers, waiting, now, tz):
     if template == "escalation":
         if ticket.get("status") not in ("open", "assigned"):
             return f"the ticket is {ticket.get('status')}", None
+        callback = ticket.get("callback") or {}
+        if (record.get("context") or {}).get("level") == "C" and callback.get("returned_at"):
+            return f"the callback was returned at {local_text(callback['returned_at'], tz)}", None
         return None, _escalation_context(record, ticket, officers, now)
     if template == FOLLOWUP:
         mine = queued_events(record) or 0
@@ -99,9 +102,12 @@ def check(record, ticket, officers, waiting, now, tz):
 
 
 def _escalation_context(record, ticket, officers, now):
-    """:returns: the escalation's context with hours past due and the officer's name as of ``now``."""
+    """:returns: the escalation's context with hours past due and the officer's name as of ``now``;
+        for a callback's escalation (level C) the hours the caller has waited since asking."""
     context = dict(record.get("context") or {})
     due = from_iso(ticket.get("due_at")) if ticket.get("due_at") else None
+    if context.get("level") == "C" and (ticket.get("callback") or {}).get("requested_at"):
+        due = from_iso(ticket["callback"]["requested_at"])
     context["overdue_hours"] = int((now - due).total_seconds() // 3600) if due and now > due else 0
     officer = officers.get(ticket.get("officer")) if ticket.get("officer") else None
     if "officer_name" in context:

@@ -86,6 +86,29 @@ def _supervisors_for(officers, area):
     return [o for o in active if area in o["areas"]] or active
 
 
+def queue_escalation(db, config, ticket, recipients, now, *, level, overdue_hours, officer_name):
+    """Queue the ``escalation`` text about ``ticket`` (just given its ``escalate`` history event) to
+    each recipient (officer records) that can get texts; landlines are skipped.
+
+    :param level: the level the text names: "1", "2", "U" (never assigned) or "C" (callback).
+    :param overdue_hours: whole hours past the due time (or waited, for a callback).
+    :param officer_name: the assigned officer's name, or "".
+    The key holds the escalate event's sequence, so a rerun queues nothing twice.
+    """
+    sequence = len(ticket["history"]) - 1
+    for recipient in recipients:
+        if recipient.get("phone_type") == "landline":
+            continue
+        queue_message(
+            db, now, key=f"{ticket['id']}:escalation:{sequence}:{recipient['phone']}",
+            recipient=recipient["phone"], audience=recipient["role"], template="escalation",
+            lang=recipient["lang"], ticket_id=ticket["id"], officer_id=recipient["officer_id"],
+            ignore_quiet_hours=True, ticket_events=len(ticket["history"]),
+            context={"district": config.district_name, "ticket_id": ticket["id"],
+                     "category": category_word(ticket["category"], recipient["lang"]), "area": ticket["area"],
+                     "level": level, "overdue_hours": overdue_hours, "officer_name": officer_name})
+
+
 def digest_task(store, config, *, now, day, **_):
     """Morning digests: one SMS per active officer with assigned work (a verifier too, when tickets
     were assigned to them by name); supervisors get the overdue tickets of their areas, those
@@ -187,21 +210,10 @@ def escalate_task(store, config, *, now, settings, **_):
                 done[level] = mark
                 note = f"level {level}: to {', '.join(r['officer_id'] for r in recipients) or 'nobody (no supervisor)'}"
                 ticket = _apply(tickets, ticket, _event("escalate", "scheduler", now, note), escalations=done)
-                sequence = len(ticket["history"]) - 1
                 overdue_hours = int((now - due).total_seconds() // 3600) if due and now > due else 0
-                for recipient in recipients:
-                    if recipient.get("phone_type") == "landline":
-                        continue
-                    queue_message(
-                        db, now, key=f"{ticket['id']}:escalation:{sequence}:{recipient['phone']}",
-                        recipient=recipient["phone"], audience=recipient["role"], template="escalation",
-                        lang=recipient["lang"], ticket_id=ticket["id"], officer_id=recipient["officer_id"],
-                        ignore_quiet_hours=True, ticket_events=len(ticket["history"]),
-                        context={"district": config.district_name, "ticket_id": ticket["id"],
-                                 "category": category_word(ticket["category"], recipient["lang"]),
-                                 "area": ticket["area"], "level": "U" if level == "unassigned" else level,
-                                 "overdue_hours": overdue_hours,
-                                 "officer_name": officer["name"] if officer else ""})
+                queue_escalation(db, config, ticket, recipients, now,
+                                 level="U" if level == "unassigned" else level, overdue_hours=overdue_hours,
+                                 officer_name=officer["name"] if officer else "")
                 counts["level1" if level == "1" else "level2" if level == "2" else "unassigned"] += 1
         ivr = _ivr_settings(config)
         if ivr is not None:

@@ -225,6 +225,47 @@ def test_callbacks_waiting_past_the_sla_go_to_the_escalation_job(district, data_
     assert [r["escalated"] for r in run_cli(["callbacks", "--json"], as_json=True)] == [True]
 
 
+def _callback_past_sla(district, data_dir):
+    """A supervisor for Khanyar and one callback request at NOW. :returns: the ticket."""
+    config, store = district
+    config = enable_ivr(data_dir)
+    from helpline_core.callbacks import request_callback
+    from helpline_core.ivr_records import IvrSettings
+    from helpline_core.officers import add_officer
+
+    with store.transaction() as db:
+        add_officer(db, config, "sofi", name="Sofi Bashir", phone="09419000301", areas=["Khanyar"],
+                    categories=["ration"], role="supervisor", lang="en", actor="op", now=NOW)
+    with store.ticket_transaction() as db:
+        ticket, _ = request_callback(db, config, store, IvrSettings(config), phone=CALLER, category="ration",
+                                     language="ur", now=NOW, call_sid=call_sid())
+    return ticket
+
+
+def _escalation_bodies(data_dir):
+    path = data_dir / "outbox.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [r["body"] for r in map(json.loads, lines) if r["body"].startswith("ESCALATION")]
+
+
+def test_a_callbacks_escalation_text_gives_the_hours_waited_when_it_goes_out(district, data_dir, run_cli):
+    ticket = _callback_past_sla(district, data_dir)
+    run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=31)).isoformat()])
+    run_cli(["sms", "send", "--as-of", (NOW + timedelta(hours=2, minutes=40)).isoformat()])
+    [body] = _escalation_bodies(data_dir)
+    assert body.startswith(f"ESCALATION C: ticket {ticket['id']} ") and " is 2 h past due" in body
+
+
+def test_a_callbacks_escalation_returned_before_it_goes_out_is_not_sent(district, data_dir, run_cli):
+    ticket = _callback_past_sla(district, data_dir)
+    run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=31)).isoformat()])
+    run_cli(["log", "--callback", ticket["id"]])
+    run_cli(["sms", "send", "--as-of", (NOW + timedelta(minutes=40)).isoformat()])
+    assert _escalation_bodies(data_dir) == []
+    texts = run_cli(["sms", "list", "--ticket", ticket["id"], "--state", "superseded"]).stdout
+    assert "escalation" in texts
+
+
 def test_a_district_without_the_ivr_sees_the_escalation_job_unchanged(district, run_cli):
     out = run_cli(["jobs", "escalate", "--as-of", NOW.isoformat()]).stdout
     assert "callbacks" not in out
