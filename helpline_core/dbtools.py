@@ -17,6 +17,7 @@ the journal is written leaves the journal: every command refuses the store until
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 from contextlib import ExitStack, contextmanager
@@ -167,7 +168,7 @@ def backup_folder(data_dir, config, to_dir=None, option="--to"):
     :param option: the command's option for ``to_dir``, named in the error (None: a job, which has none).
     :returns: an absolute Path (it need not exist yet).
     :raises ConfigError: neither is given (the message says how to configure one).
-    :raises InvalidValue: the folder is the data directory or inside it.
+    :raises InvalidValue: the folder is the data directory or inside it, or a file.
     """
     if to_dir:
         folder = Path(to_dir).expanduser().absolute()
@@ -177,6 +178,8 @@ def backup_folder(data_dir, config, to_dir=None, option="--to"):
         given = f"give {option} DIR (outside {data_dir}), or " if option else ""
         raise ConfigError(f"no backup folder: {given}set backup_dir under [store] in {Path(data_dir) / CONFIG_NAME} "
                           f"(e.g. backup_dir = \"/media/usb/helpline-backups\"). Nothing was changed.")
+    if folder.exists() and not folder.is_dir():
+        raise InvalidValue(f"{folder} is a file, not a folder for backups; choose a folder. Nothing was changed.")
     if is_inside(folder, data_dir):
         raise InvalidValue(f"{folder} is inside the data directory {data_dir}: a backup there is lost with it; "
                            f"choose a folder outside it (another disk is best). Nothing was changed.")
@@ -495,14 +498,18 @@ def _counter(data):
 
 def _issued_serial(store):
     """The highest ticket serial the data directory has issued, as far as its files tell (its
-    counter, its live tickets, its last archive file); 0 when none can be read (a new machine,
-    a damaged live file and no archives)."""
+    counter, its live tickets, its last archive file; of a damaged live file, every serial still
+    legible in it); 0 when none can be read (a new machine)."""
     from .district import _highest_archived_serial
 
     try:
         data = read_json(store.path)
-    except StoreDamaged:
+    except StoreDamaged:  # what can still be read of it: the counter leads the file, tickets follow
         data = {}
+        with open(store.path, "rb") as f:
+            found = re.findall(rb'"serial":\s*(\d{1,12})\b', f.read())
+        if found:
+            data = {"meta": {"1": {"serial": max(int(n) for n in found)}}}
     serials = [t.get("serial") for t in data.get("tickets", {}).values() if isinstance(t, dict)]
     highest = max([_counter(data)] + [s for s in serials if isinstance(s, int)])
     try:

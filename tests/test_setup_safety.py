@@ -523,3 +523,22 @@ def test_the_purge_job_without_a_backup_folder_says_how_to_set_one(district, dat
         retention.purge_task(store, config, now=NOW, day=NOW.date().replace(day=1))
     assert str(refused.value).startswith("no backup folder: set backup_dir under [store] in ")
     assert "--backup-to" not in str(refused.value)
+
+
+def test_restore_over_a_damaged_live_file_still_never_reissues_its_ids(backed_up, data_dir):
+    config, store, backup, ids = backed_up
+    issued = counter(store.path)
+    store.path.write_bytes(store.path.read_bytes()[:300])  # the disk trouble that calls for a restore
+    with pytest.raises(StoreDamaged):
+        store.snapshot()
+    restore_backup(store, backup, NOW + timedelta(hours=4))
+    assert counter(store.path) == issued > counter(backup / "helpline.json")
+    assert log(store, config, phone="9876500077", now=NOW + timedelta(hours=5))["serial"] == issued + 1
+
+
+def test_cli_backup_dir_that_is_a_file_says_so(district, data_dir, tmp_path, run_cli):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    set_backup_dir(data_dir, str(tmp_path / "notes.txt"))
+    err = run_cli(["db", "backup"], expect=1).stderr
+    assert err == f"Error: {tmp_path / 'notes.txt'} is a file, not a folder for backups; choose a folder. " \
+                  f"Nothing was changed.\n"
