@@ -533,48 +533,51 @@ def _opened_after(store, issued, staging):
 
 
 def _keep_texts_sent_since(store, staging):
-    """Texts waiting in the staged backup's outbox that the current data has sent, or tried to
-    send, since the backup was made keep their current record (in the staged day file, or in
-    the outbox when still ``sending``/``unknown``): a restore must not text a caller or an
-    officer twice. :returns: how many were kept."""
+    """Texts that left: a restore does not take back what was texted. Every text of the current
+    data's day files is merged into the staged backup's (the current record wins: it is newer),
+    so ``sms list`` still shows it and a job run again (the morning digest) does not send it a
+    second time; a text waiting in the staged outbox that the current data has sent, or tried
+    to send, since keeps its current record (moved to its day file, or in the outbox when still
+    ``sending``/``unknown``): a restore must not text a caller or an officer twice.
+    :returns: how many of the staged outbox's waiting texts were kept so."""
     from .outbox import SMS_DIR, WAITING, all_day_files, note_on_ticket
     from .store import put_document
 
-    waiting = {doc.get("key"): int(doc_id) for doc_id, doc in read_json(staging / DB_NAME).get("outbox", {}).items()
-               if isinstance(doc, dict) and doc.get("state") in WAITING}
-    if not waiting:
-        return 0
-    now = {}  # key: (day file name, or None while still in the outbox; record)
-    try:
-        live = read_json(store.path)
-    except StoreDamaged:
-        live = {}
-    for doc in live.get("outbox", {}).values():
-        if isinstance(doc, dict) and doc.get("key") in waiting and doc.get("state") not in WAITING:
-            now[doc["key"]] = (None, doc)
+    sent = {}  # key: the merged messages of its day file
     for path in all_day_files(store):
         try:
             messages = read_json(path).get("messages", {})
         except StoreDamaged:
+            continue  # kept in the copy of the current data; the backup's file of that day stays
+        if not isinstance(messages, dict) or not messages:
             continue
-        for key in waiting.keys() & messages.keys():
-            now[key] = (path.name, messages[key])
+        target = staging / SMS_DIR / path.name
+        target.parent.mkdir(mode=0o700, exist_ok=True)
+        try:
+            stored = read_json(target).get("messages", {})
+        except StoreDamaged:
+            stored = {}
+        stored.update(messages)
+        atomic_write(target, dump_json({"messages": stored}))
+        sent.update(dict.fromkeys(messages, stored))
+    waiting = {doc.get("key"): int(doc_id) for doc_id, doc in read_json(staging / DB_NAME).get("outbox", {}).items()
+               if isinstance(doc, dict) and doc.get("state") in WAITING}
+    try:
+        live = read_json(store.path)
+    except StoreDamaged:
+        live = {}
+    now = {}  # key: (True when in a day file now, record)
+    for doc in live.get("outbox", {}).values():
+        if isinstance(doc, dict) and doc.get("key") in waiting and doc.get("state") not in WAITING:
+            now[doc["key"]] = (False, doc)
+    for key in waiting.keys() & sent.keys():
+        now[key] = (True, sent[key][key])
     if not now:
         return 0
-    by_file = {}
-    for key, (name, record) in now.items():
-        if name:
-            by_file.setdefault(name, {})[key] = record
-    for name, records in by_file.items():
-        path = staging / SMS_DIR / name
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        stored = read_json(path).get("messages", {})
-        stored.update(records)
-        atomic_write(path, dump_json({"messages": stored}))
     with Store(staging)._whole_file() as db:  # see _raise_counter
         outbox = db.table("outbox")
-        for key, (name, record) in now.items():
-            if name:
+        for key, (in_day_file, record) in now.items():
+            if in_day_file:
                 outbox.remove(doc_ids=[waiting[key]])
             else:
                 put_document(outbox, waiting[key], record)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import NOW, file_bytes
-from helpline_core import dbtools, retention, tickets
+from helpline_core import dbtools, outbox, retention, tickets
 from helpline_core.archive import archive_final_tickets
 from helpline_core.config import load_config
 from helpline_core.dbtools import (backup_folder, backup_stamp, backup_store, check_backup, check_store,
@@ -542,3 +542,21 @@ def test_cli_backup_dir_that_is_a_file_says_so(district, data_dir, tmp_path, run
     err = run_cli(["db", "backup"], expect=1).stderr
     assert err == f"Error: {tmp_path / 'notes.txt'} is a file, not a folder for backups; choose a folder. " \
                   f"Nothing was changed.\n"
+
+
+def test_a_digest_sent_after_the_backup_is_not_sent_again_after_a_restore(district, data_dir, tmp_path):
+    from helpline_core.job_tasks import digest_task
+
+    config, store = district
+    log(store, config)  # an assigned ticket: its officer gets a morning digest
+    gateway = FileGateway(store.data_dir)
+    send_outbox(store, config, gateway, NOW)
+    backup = backup_store(store, config, tmp_path / "usb", now=NOW)
+    day = NOW.astimezone(config.tz).date()
+    digest_task(store, config, now=NOW + timedelta(hours=1), day=day)
+    digests = send_outbox(store, config, gateway, NOW + timedelta(hours=1)).sent
+    assert digests and all("digest" in key for key in digests)
+    restore_backup(store, backup, NOW + timedelta(hours=2))
+    assert set(digests) <= {m["key"] for m in outbox.list_messages(store, config, NOW + timedelta(hours=2))}
+    digest_task(store, config, now=NOW + timedelta(hours=3), day=day)  # the job runs the day's slot again
+    assert send_outbox(store, config, gateway, NOW + timedelta(hours=3)).sent == []
