@@ -572,7 +572,12 @@ def _keep_texts_sent_since(store, staging):
             now[doc["key"]] = (False, doc)
     for key in waiting.keys() & sent.keys():
         now[key] = (True, sent[key][key])
-    if not now:
+    by_ticket = {}  # a ticket's summary lists its texts sent since too: the same event is not texted again
+    for key, messages in sent.items():
+        record = messages[key]
+        if isinstance(record, dict) and record.get("ticket_id"):
+            by_ticket.setdefault(record["ticket_id"], []).append(record)
+    if not now and not by_ticket:
         return 0
     with Store(staging)._whole_file() as db:  # see _raise_counter
         outbox = db.table("outbox")
@@ -582,6 +587,11 @@ def _keep_texts_sent_since(store, staging):
             else:
                 put_document(outbox, waiting[key], record)
             note_on_ticket(db, record)
+        for records in by_ticket.values():
+            try:
+                note_on_ticket(db, *records)  # a ticket the backup lacks is left out
+            except (ValueError, TypeError, IndexError):
+                continue  # not a ticket ID of this store's form: nothing to note
     return len(now)
 
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import NOW, file_bytes
 from helpline_core import dbtools, outbox, retention, tickets
 from helpline_core.archive import archive_final_tickets
+from helpline_core.clock import from_iso
 from helpline_core.config import load_config
 from helpline_core.dbtools import (backup_folder, backup_stamp, backup_store, check_backup, check_store,
                                    restore_backup)
@@ -560,3 +561,22 @@ def test_a_digest_sent_after_the_backup_is_not_sent_again_after_a_restore(distri
     assert set(digests) <= {m["key"] for m in outbox.list_messages(store, config, NOW + timedelta(hours=2))}
     digest_task(store, config, now=NOW + timedelta(hours=3), day=day)  # the job runs the day's slot again
     assert send_outbox(store, config, gateway, NOW + timedelta(hours=3)).sent == []
+
+
+def test_an_escalation_sent_after_the_backup_is_not_sent_again_after_a_restore(district, data_dir, tmp_path):
+    from helpline_core.job_tasks import escalate_task
+    from helpline_core.jobs import job_settings
+
+    config, store = district
+    ticket = log(store, config)
+    gateway = FileGateway(store.data_dir)
+    send_outbox(store, config, gateway, NOW)
+    backup = backup_store(store, config, tmp_path / "usb", now=NOW)
+    late = from_iso(ticket["due_at"]) + timedelta(hours=1)
+    assert escalate_task(store, config, now=late, settings=job_settings(config))["level1"] == 1
+    sent = send_outbox(store, config, gateway, late).sent
+    assert sent and all(":escalation:" in key for key in sent)
+    restore_backup(store, backup, late + timedelta(minutes=10))
+    assert set(sent) <= set(store.find_ticket_document(ticket["serial"])["messages"])
+    escalate_task(store, config, now=late + timedelta(minutes=20), settings=job_settings(config))  # run again
+    assert send_outbox(store, config, gateway, late + timedelta(minutes=20)).sent == []
