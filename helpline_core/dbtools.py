@@ -29,7 +29,7 @@ from tinydb.table import Document
 from .clock import to_iso
 from .config import CONFIG_NAME
 from .errors import ConfigError, HelplineError, InvalidValue, StoreDamaged
-from .store import DB_NAME, RESTORE_JOURNAL, Store, atomic_write, dump_json, read_json
+from .store import DB_NAME, MANIFEST_NAME, RESTORE_JOURNAL, Store, atomic_write, dump_json, read_json
 from .words import plural
 
 TICKET_KEYS = ("id", "serial", "status", "history")
@@ -145,7 +145,6 @@ def _free_space(store, problems, facts):
 BACKED_UP = (CONFIG_NAME, DB_NAME, "archive", "outbox.jsonl", "jobs.log", SALT_NAME, "sms", "verification")
 # Derived or half-done state that would not match the restored data: moved out by a restore.
 STALE_AFTER_RESTORE = ("stats-cache.json", "purge.journal.json")
-MANIFEST_NAME = "manifest.json"
 RESTORE_NEW, RESTORE_OLD = ".restore-new", ".restore-old"
 
 

@@ -59,10 +59,11 @@ import orjson
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from .errors import DiskFull, StoreDamaged, StoreLocked
+from .errors import DiskFull, InvalidValue, StoreDamaged, StoreLocked
 
 DB_NAME = "helpline.json"
 LOCK_NAME = "helpline.lock"
+MANIFEST_NAME = "manifest.json"  # marks a backup folder (see dbtools): read, never written to
 RESTORE_JOURNAL = "restore.journal.json"  # a restore cut short (see dbtools): the store is refused until finished
 ARCHIVE_DIR = "archive"
 ARCHIVE_BLOCK = 1000
@@ -463,7 +464,12 @@ class Store:
         """Hold the exclusive store lock for the ``with`` block.
 
         :raises StoreLocked: when another process keeps it past ``lock_timeout_seconds``.
+        :raises InvalidValue: the folder is a backup (it has a manifest): a change would spoil it.
         """
+        if (self.data_dir / MANIFEST_NAME).exists():
+            raise InvalidValue(f"{self.data_dir} is a backup made by 'helpline db backup': it can be read (show, "
+                               f"list, find), never changed, or its manifest no longer matches. Work in the data "
+                               f"directory, or put the backup there with 'helpline db restore'. Nothing was changed.")
         self.ensure_dir()
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:

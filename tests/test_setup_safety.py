@@ -580,3 +580,18 @@ def test_an_escalation_sent_after_the_backup_is_not_sent_again_after_a_restore(d
     assert set(sent) <= set(store.find_ticket_document(ticket["serial"])["messages"])
     escalate_task(store, config, now=late + timedelta(minutes=20), settings=job_settings(config))  # run again
     assert send_outbox(store, config, gateway, late + timedelta(minutes=20)).sent == []
+
+
+def test_a_backup_is_read_never_changed(backed_up, data_dir, run_cli):
+    config, store, backup, ids = backed_up
+    before = file_bytes(backup)
+    in_backup = {"HELPLINE_DATA_DIR": str(backup)}
+    assert run_cli(["show", ids[0]], env=in_backup).stdout.startswith(ids[0])
+    for args in (["log", "--phone", "9876500088", "--area", "Khanyar", "--category", "ration"],
+                 ["jobs", "run-due"], ["resolve", ids[0], "--note", "done"]):
+        err = run_cli(args, env=in_backup, expect=1).stderr
+        assert err.startswith(f"Error: {backup} is a backup made by 'helpline db backup': it can be read") \
+            and err.count("\n") == 1
+    assert file_bytes(backup) == before
+    restore_backup(store, backup, NOW + timedelta(hours=4))  # still whole
+    assert live_ids(store) == ids
