@@ -43,6 +43,9 @@ DEFAULT_TIMEZONE = "Asia/Kolkata"
 # Categories whose callers' words stay private (see ``Config.is_sensitive``) when config.toml
 # does not say: a district set up before the ``sensitive`` key existed keeps counselling private.
 DEFAULT_SENSITIVE = ("counselling",)
+# The longest SLA a category may have: a year. Beyond it a due time is meaningless, and a huge
+# number (1e11, inf) would overflow the date arithmetic of every ticket logged in that category.
+MAX_SLA_HOURS = 8760
 
 
 class Config:
@@ -69,6 +72,9 @@ class Config:
                     raise ConfigError(f"{path}: categories.{name}.sensitive = {sensitive!r} is not true or false.")
                 value = value.get("sla_hours")
             self.categories[name] = self.number(value, f"categories.{name}")
+            if self.categories[name] > MAX_SLA_HOURS:
+                raise ConfigError(f"{path}: categories.{name} = {value!r} is more than {MAX_SLA_HOURS:,} hours "
+                                  f"(a year); give an SLA of at most that.")
             if sensitive:
                 self.sensitive_categories.add(name)
         try:

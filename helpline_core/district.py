@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tinydb.table import Document
 
-from .config import (CONFIG_NAME, DEFAULT_TIMEZONE, load_config, render_config,
+from .config import (CONFIG_NAME, DEFAULT_TIMEZONE, MAX_SLA_HOURS, load_config, render_config,
                      validate_district_code, write_config_text)
 from .errors import ConfigError, InvalidValue
 from .resources import resource_dir
@@ -19,13 +19,14 @@ def read_areas_csv(path):
 
     Other columns are ignored (``area_type``, ``source`` of the shipped ``data/areas.csv``).
     Rows with the same name are one area (a tehsil and a constituency of one name): their
-    alternative names are merged.
+    alternative names are merged. Control characters in a name become spaces, as in typed text.
 
     :returns: [{"name": str, "alt_names": [str]}], in file order.
-    :raises InvalidValue: no such file, no ``name`` column, no areas in it, or a name or
-        alternative name that belongs to two areas (the message names it and both areas).
+    :raises InvalidValue: no such file, no ``name`` column, no areas in it, a row with alternative
+        names but no name (its row number), or a name or alternative name that belongs to two
+        areas (the message names it and both areas).
     """
-    from .names import spellings
+    from .names import clean_text, spellings
 
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -34,19 +35,24 @@ def read_areas_csv(path):
                 raise InvalidValue(f"{path} has no 'name' column; areas CSV needs one.")
             areas, by_name = [], {}
             for row in reader:
-                name = " ".join((row.get("name") or "").split())
+                name = clean_text(row.get("name"))  # a control character would make config.toml unreadable
+                alt_names = [clean_text(alt) for alt in (row.get("alt_names") or "").split(";")]
                 if not name:
+                    if any(alt_names):  # dropping it would lose those names without a word
+                        raise InvalidValue(f"{path} row {reader.line_num}: alternative names "
+                                           f"{'; '.join(a for a in alt_names if a)} have no area name.")
                     continue
                 if name.casefold() not in by_name:
                     by_name[name.casefold()] = {"name": name, "alt_names": []}
                     areas.append(by_name[name.casefold()])
                 area = by_name[name.casefold()]
-                for alt in (row.get("alt_names") or "").split(";"):
-                    alt = " ".join(alt.split())
+                for alt in alt_names:
                     if alt and alt.casefold() not in {a.casefold() for a in [name, *area["alt_names"]]}:
                         area["alt_names"].append(alt)
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidValue(f"cannot read areas file {path}: {e}") from None
+    except csv.Error as e:
+        raise InvalidValue(f"{path} is not readable CSV ({e}).") from None
     if not areas:
         raise InvalidValue(f"{path} lists no areas.")
     for key, names in spellings(areas).items():
@@ -59,12 +65,16 @@ def read_areas_csv(path):
 
 def read_categories_csv(path):
     """Read a district's categories from a CSV with columns ``name``, ``sla_hours`` and optional
-    ``sensitive`` (yes/no, true/false, 1/0; blank: no). Other columns are ignored.
+    ``sensitive`` (yes/no, true/false, 1/0; blank: no). Other columns are ignored. Control
+    characters in a name become spaces, as in typed text; ``sla_hours`` is above 0 and at most
+    ``MAX_SLA_HOURS`` (a year).
 
     :returns: ``({name: SLA hours (float)}, [sensitive names])``, in file order.
     :raises InvalidValue: no such file, a missing column, no categories, or a bad row: the message
         names the row (spreadsheet numbering: the header is row 1) and what is wrong.
     """
+    from .names import clean_text
+
     categories, sensitive = {}, []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -77,7 +87,7 @@ def read_categories_csv(path):
                 number = reader.line_num
                 if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                     continue
-                name = " ".join((row.get("name") or "").split())
+                name = clean_text(row.get("name"))  # a control character would make config.toml unreadable
                 where = f"{path} row {number}"
                 if not name or len(name) > 40:
                     raise InvalidValue(f"{where}: a category needs a name of 1 to 40 characters.")
@@ -90,6 +100,9 @@ def read_categories_csv(path):
                     hours = -1
                 if not 0 < hours < float("inf"):
                     raise InvalidValue(f"{where}: sla_hours '{hours_text}' of '{name}' is not a number of hours above 0.")
+                if hours > MAX_SLA_HOURS:
+                    raise InvalidValue(f"{where}: sla_hours '{hours_text}' of '{name}' is more than {MAX_SLA_HOURS:,} "
+                                       f"hours (a year).")
                 flag = (row.get("sensitive") or "").strip().casefold()
                 if flag not in ("", "yes", "no", "true", "false", "1", "0"):
                     raise InvalidValue(f"{where}: sensitive '{row.get('sensitive')}' of '{name}' is not yes or no.")

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from .config import MAX_SLA_HOURS
 from .errors import InvalidValue
 
 # helpline field -> what it holds (the mapping's [fields] keys)
@@ -221,8 +222,10 @@ def load_mapping(path, config=None):
     categories = {}
     for cat, hours in raw.get("categories", {}).items():
         cat = squash_spaces(cat)
-        if not cat or len(cat) > 40 or not isinstance(hours, (int, float)) or isinstance(hours, bool) or hours <= 0:
-            raise _mapping_error(path, f"[categories] '{cat}' needs a name and a positive number of SLA hours.")
+        if not cat or len(cat) > 40 or not isinstance(hours, (int, float)) or isinstance(hours, bool) \
+                or not 0 < hours <= MAX_SLA_HOURS:
+            raise _mapping_error(path, f"[categories] '{cat}' needs a name and a positive number of SLA hours, "
+                                       f"at most {MAX_SLA_HOURS:,} (a year).")
         categories[cat] = float(hours)
     points = []
     for point in raw.get("location", {}).get("unknown_points", []):

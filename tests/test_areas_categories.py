@@ -189,6 +189,8 @@ def test_a_categories_file_gives_the_config_its_slas_and_sensitive_flags(data_di
     ("name,sla_hours\nwater,24\nWater,12\n", "row 3: category 'Water' is listed twice"),
     ("name,sla_hours,sensitive\nwater,24,maybe\n", "row 2: sensitive 'maybe' of 'water' is not yes or no"),
     ("name,sla_hours\n", "lists no categories"),
+    ("name,sla_hours\nwater,inf\n", "row 2: sla_hours 'inf' of 'water' is not a number of hours above 0"),
+    ("name,sla_hours\nwater,24\nshelter,1e11\n", "row 3: sla_hours '1e11' of 'shelter' is more than 8,760 hours (a year)"),
 ])
 def test_a_bad_categories_file_is_refused_naming_the_row(tmp_path, text, message):
     path = write(tmp_path, "categories.csv", text)
@@ -249,3 +251,33 @@ def test_cli_demo_still_plays_its_calls(run_cli, tmp_path):
     listed = run_cli(["list", "--status", "all", "--area", "Natipora", "--json"],
                      env={"HELPLINE_DATA_DIR": str(tmp_path / "demo")}, as_json=True)
     assert listed and {t["area"] for t in listed} == {"Chanapora/Natipora"}
+
+
+def test_control_characters_in_names_become_spaces_and_the_config_stays_readable(run_cli, data_dir, tmp_path):
+    cats = write(tmp_path, "categories.csv", "name,sla_hours\nwa\x00ter,24\nshel\x1bter,8760\n")
+    areas = write(tmp_path, "areas.csv", "name,alt_names\nBack\x00Bay,Back\x07 Bay2\nFenway,\n")
+    assert read_categories_csv(cats) == ({"wa ter": 24.0, "shel ter": 8760.0}, [])
+    assert read_areas_csv(areas) == [{"name": "Back Bay", "alt_names": ["Back Bay2"]}, {"name": "Fenway", "alt_names": []}]
+    run_cli(["init", "--district-code", "NYC", "--district-name", "New York", "--areas", str(areas),
+             "--categories", str(cats)])
+    out = run_cli(["log", "--phone", "09876543210", "--area", "back bay", "--category", "wa ter"]).stdout
+    assert "Ticket NYC-" in out
+
+
+def test_an_areas_row_with_alternative_names_and_no_name_is_refused_naming_the_row(run_cli, data_dir, tmp_path):
+    areas = write(tmp_path, "areas.csv", "name,alt_names\nFenway,\n,Kenmore;Audubon\n")
+    err = run_cli(["init", "--district-code", "BOS", "--district-name", "Boston", "--areas", str(areas)],
+                  expect=1).stderr
+    assert err == f"Error: {areas} row 3: alternative names Kenmore; Audubon have no area name.\n"
+    assert not data_dir.exists()
+
+
+def test_an_sla_over_a_year_in_config_toml_is_one_line_not_a_crash(run_cli, data_dir):
+    run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
+    path = data_dir / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('"ration" = 48', '"ration" = 1e11'), encoding="utf-8")
+    before = file_bytes(data_dir)
+    err = run_cli(["log", "--phone", "09876543210", "--area", "Khanyar", "--category", "ration"], expect=1).stderr
+    assert err.startswith("Error: ") and err.count("\n") == 1
+    assert "categories.ration = 100000000000.0 is more than 8,760 hours (a year)" in err
+    assert file_bytes(data_dir) == before

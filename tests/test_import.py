@@ -96,6 +96,9 @@ def test_shipped_mapping_loads_and_names_the_boston_columns():
      "sends 'A' to both"),
     ('[source]\nname = "x"\n[fields.area]\ncolumn = "a"\ncreate = true\n', "applies to the officer field only"),
     ("not toml = = 1", "not valid TOML"),
+    ('[source]\nname = "x"\n[categories]\nroads = 1e11\n', "[categories] 'roads' needs a name and a positive number"),
+    ('[source]\nname = "x"\n[categories]\nroads = inf\n', "at most 8,760 (a year)"),
+    ('[source]\nname = "x"\n[categories]\nroads = nan\n', "[categories] 'roads' needs a name and a positive number"),
 ])
 def test_mapping_mistakes_are_named(tmp_path, text, message):
     with pytest.raises(InvalidValue) as error:
