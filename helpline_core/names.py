@@ -32,7 +32,8 @@ def match_name(text, lookup, kind, hint=None):
     :param kind: the word for the thing, for messages ("area").
     :param hint: a command that lists the known names.
     :returns: the canonical name.
-    :raises AmbiguousName: the spelling belongs to two or more names (``candidates`` lists them).
+    :raises AmbiguousName: the spelling belongs to two or more names (``candidates`` lists them); when
+        it is one's full name, the message says how to make it that one's alone.
     :raises NotFound: "unknown area 'X'; did you mean 'Y'?" (difflib's close matches) or the list.
     """
     from .errors import AmbiguousName
@@ -47,8 +48,15 @@ def match_name(text, lookup, kind, hint=None):
         if len(candidates) == 1:
             return candidates[0]
         candidates = sorted(candidates, key=str.casefold)
+        named = [c for c in candidates if " ".join(c.split()).casefold() == key]
+        if named:  # typing that full name again would fail the same way: say what lets it through
+            others = " and ".join(repr(c) for c in candidates if c != named[0])
+            how = (f"'{named[0]}' is also an alternative name of {others}: remove it from the alt_names of "
+                   f"{others} in config.toml, or run the command at a terminal to be asked which.")
+        else:
+            how = "type the full name of one."
         raise AmbiguousName(f"{kind} '{text}' is ambiguous: it names {' and '.join(repr(c) for c in candidates)}; "
-                            f"type the full name of one.", candidates)
+                            + how, candidates)
     close = difflib.get_close_matches(key, list(lookup), n=3, cutoff=0.6)
     names = sorted({name for k in lookup for name in names_of(k)})
     if close:

@@ -102,8 +102,12 @@ def test_resolving_a_name_of_two_areas_raises_with_both_and_an_exact_name_is_kep
     assert error.value.candidates == ["Chanapora/Natipora", "Channapora"]
     assert str(error.value) == ("area ' chanapora ' is ambiguous: it names 'Chanapora/Natipora' and 'Channapora'; "
                                 "type the full name of one.")
-    with pytest.raises(AmbiguousName):
+    with pytest.raises(AmbiguousName) as full:
         config.area("channapora")  # one's name, the other's alternative name
+    assert str(full.value) == ("area 'channapora' is ambiguous: it names 'Chanapora/Natipora' and 'Channapora'; "
+                               "'Channapora' is also an alternative name of 'Chanapora/Natipora': remove it from the "
+                               "alt_names of 'Chanapora/Natipora' in config.toml, or run the command at a terminal "
+                               "to be asked which.")
     assert config.area("natipora") == "Chanapora/Natipora" and config.area("khanyaar") == "Khanyar"
     assert config.area("Channapora", canonical=True) == "Channapora"  # a name a command has resolved
     with pytest.raises(NotFound) as near:
@@ -132,6 +136,21 @@ def test_cli_without_a_terminal_a_name_of_two_areas_fails_listing_them(older, ru
     assert err.startswith("Error: area '") and err.count("\n") == 1
     assert "is ambiguous: it names 'Chanapora/Natipora' and 'Channapora'; type the full name of one." in err
     assert file_bytes(data_dir) == before
+
+
+def test_cli_without_a_terminal_a_full_name_that_is_another_areas_alternative_says_how_to_use_it(older, run_cli,
+                                                                                                   data_dir):
+    args = ["log", "--phone", "09876543210", "--area", "Channapora", "--category", "ration"]
+    before = file_bytes(data_dir)
+    err = run_cli(args, expect=1).stderr
+    assert err.count("\n") == 1 and "type the full name of one" not in err  # typing it again would fail again
+    assert "remove it from the alt_names of 'Chanapora/Natipora' in config.toml" in err
+    assert file_bytes(data_dir) == before
+    path = data_dir / "config.toml"  # done as the message says, the full name leads to its area
+    path.write_text(path.read_text(encoding="utf-8").replace('"Chanapora", "Channapora", "Natipora"',
+                                                             '"Chanapora", "Natipora"'), encoding="utf-8")
+    run_cli(args)
+    assert run_cli(["list", "--json"], as_json=True)[0]["area"] == "Channapora"
 
 
 def test_cli_at_a_terminal_a_name_of_two_areas_asks_which(older, run_cli, data_dir):
