@@ -59,6 +59,7 @@ class IvrSettings:
     ``voices`` and ``audio`` are {lang: str}."""
 
     def __init__(self, config):
+        self.config = config
         raw = config.raw.get("ivr", {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{config.path}: [ivr] must be a table.")
@@ -100,7 +101,9 @@ class IvrSettings:
         return None
 
     def check_ready(self):
-        """For ``ivr serve``: :raises ConfigError: when the IVR is off or cannot answer a call."""
+        """For ``ivr serve``: :raises ConfigError: when the IVR is off or cannot answer a call (no
+        public URL, no desk, a language with no voice, no categories for a callback, a
+        ``callback_area`` that is not one of the district's areas)."""
         if not self.enabled:
             raise ConfigError("the IVR is off: set enabled = true under [ivr] in config.toml (see the README).")
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
@@ -109,6 +112,14 @@ class IvrSettings:
         if not self.desk_numbers and not self.queue:
             raise ConfigError("[ivr] needs desk_numbers (dialled in turn) or a queue name: callers must "
                               "always be able to reach the desk.")
+        if not self.config.categories:  # the callback menu would offer nothing to press
+            raise ConfigError(f"[ivr] a callback picks a category, and {self.config.no_categories_message()}")
+        from .errors import NotFound
+
+        try:  # a new caller's callback ticket is logged in this area: a wrong one fails every such call
+            self.config.area(self.callback_area)
+        except NotFound as error:
+            raise ConfigError(f"[ivr] callback_area: {error}") from None
         silent = [lang for lang in self.languages if self.speaks(lang) is None]
         if silent:
             raise ConfigError(f"[ivr] language(s) {', '.join(silent)} have neither a voice ([ivr.voices]) nor "

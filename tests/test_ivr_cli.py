@@ -101,6 +101,27 @@ def test_serve_refuses_while_the_ivr_is_off_or_cannot_reach_the_desk(district, d
     assert "ur have neither a voice" in result.stderr
 
 
+def test_serve_refuses_a_district_with_no_categories_or_a_callback_area_it_lacks(district, data_dir, run_cli):
+    from helpline_core.config import load_config
+    from helpline_core.errors import ConfigError
+    from helpline_core.ivr_records import IvrSettings
+
+    enable_ivr(data_dir)
+    path = data_dir / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    IvrSettings(load_config(data_dir)).check_ready()  # callback_area = "Khanyar": ready
+    path.write_text(text.replace('callback_area = "Khanyar"', 'callback_area = "Back Bay"'), encoding="utf-8")
+    env = {"TWILIO_AUTH_TOKEN": TOKEN}
+    err = run_cli(["ivr", "serve"], expect=1, env=env).stderr
+    assert err.startswith("Error: [ivr] callback_area: unknown area 'Back Bay'") and err.count("\n") == 1
+    path.write_text(text.split("[categories]")[0] + "[categories]\n\n[quiet_hours]" + text.split("[quiet_hours]")[1],
+                    encoding="utf-8")
+    err = run_cli(["ivr", "serve"], expect=1, env=env).stderr
+    assert err.startswith("Error: [ivr] a callback picks a category, and district SXR has no categories yet: add them")
+    with pytest.raises(ConfigError):
+        IvrSettings(load_config(data_dir)).check_ready()
+
+
 def test_whole_calls_over_http(server, district, data_dir, run_cli):
     config, store = district
     from helpline_core.config import load_config
