@@ -84,8 +84,33 @@ class PhoneType(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
+class LocalDateType(click.DateTime):
+    """A local date ``YYYY-MM-DD`` (``--from``, ``--to``, ``--date``, ``--since``, ``--until``) in
+    the years ``clock.FIRST_YEAR`` to ``clock.LAST_YEAR``; :returns: a naive datetime at midnight."""
+
+    def __init__(self):
+        super().__init__(["%Y-%m-%d"])
+
+    def convert(self, value, param, ctx):
+        from helpline_core.clock import FIRST_YEAR, LAST_YEAR
+
+        day = super().convert(value, param, ctx)
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            self.fail(f"'{value}' is not a date from {FIRST_YEAR} to {LAST_YEAR}.", param, ctx)
+        return day
+
+
+def days_type():
+    """:returns: the type of a number of days typed (``--days``, ``--older-than``): 1 to
+    ``clock.MAX_DAYS``."""
+    from helpline_core.clock import MAX_DAYS
+
+    return click.IntRange(1, MAX_DAYS)
+
+
 TICKET = TicketIdType()
 PHONE = PhoneType()
+DATE = LocalDateType()
 
 
 def _terminal():

@@ -2,7 +2,7 @@
 
 import click
 
-from .common import json_option, pass_app, print_json
+from .common import DATE, json_option, pass_app, print_json
 from .sms import as_of_option, run_clock
 
 
@@ -20,7 +20,7 @@ def jobs_group():
 
 
 def _date_option(f):
-    return click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
+    return click.option("--date", "day", type=DATE,
                         help="The local date the run covers (default: today).")(f)
 
 

@@ -4,9 +4,8 @@ import sys
 
 import click
 
-from .common import json_option, pass_app, print_json
+from .common import DATE, json_option, pass_app, print_json
 
-DATE = click.DateTime(["%Y-%m-%d"])
 PROGRESS_LINE_EVERY = 5000
 
 

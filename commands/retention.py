@@ -2,12 +2,12 @@
 
 import click
 
-from .common import json_option, pass_app, print_json
+from .common import days_type, json_option, pass_app, print_json
 from .sms import as_of_option, run_clock
 
 
 @click.command("purge")
-@click.option("--older-than", "days", required=True, type=click.IntRange(min=1), metavar="DAYS",
+@click.option("--older-than", "days", required=True, type=days_type(), metavar="DAYS",
               help="Purge tickets closed or rejected more than this many days ago.")
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
 @click.option("--backup-to", type=click.Path(file_okay=False),

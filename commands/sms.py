@@ -4,7 +4,7 @@ import os
 
 import click
 
-from .common import PHONE, TICKET, json_option, local_times, pass_app, print_json
+from .common import PHONE, TICKET, days_type, json_option, local_times, pass_app, print_json
 
 STATES = click.Choice(["queued", "held", "sending", "unknown", "sent", "delivered", "undelivered", "failed",
                        "cancelled", "superseded"])
@@ -84,7 +84,7 @@ def send_cmd(app, limit, dry_run, as_of):
 
 
 @sms_group.command("sync")
-@click.option("--days", type=click.IntRange(min=1),
+@click.option("--days", type=days_type(),
               help="Poll texts sent in the last N x 24 hours (default [sms] sync_days, 3: 72 hours).")
 @click.option("--limit", type=click.IntRange(min=1),
               help="At most this many gateway calls (default [sms] sync_limit, 400), least recently checked first.")
@@ -134,7 +134,7 @@ def _message_view(record, data_dir=None):
 @sms_group.command("list")
 @click.option("--state", "states", multiple=True, type=STATES, help="Repeatable.")
 @click.option("--ticket", "ticket_id", type=TICKET, help="Only this ticket's messages.")
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="How far back to look.")
+@click.option("--days", type=days_type(), default=7, show_default=True, help="How far back to look.")
 @json_option
 @pass_app
 def list_cmd(app, states, ticket_id, days, as_json):

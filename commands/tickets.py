@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from .common import (PHONE, TICKET, json_option, local_times, need, pass_app, print_json, refuse_together,
+from .common import (DATE, PHONE, TICKET, json_option, local_times, need, pass_app, print_json, refuse_together,
                      ticket_argument)
 
 
@@ -539,8 +539,8 @@ def find_cmd(app, phone, as_json, as_csv, show_sensitive):
 @click.option("--category", help="Only tickets of this category.")
 @click.option("--officer", help="Only tickets assigned to this officer (their ID).")
 @click.option("--overdue", is_flag=True, help="Only open or assigned tickets past their due time.")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or after this local date.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or before this local date.")
+@click.option("--since", type=DATE, help="Opened on or after this local date.")
+@click.option("--until", type=DATE, help="Opened on or before this local date.")
 @click.option("--phone", type=PHONE, help="Only this caller's tickets (any usual form of the number).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many tickets (the newest).")
 @json_option

@@ -3,6 +3,10 @@
 from datetime import date, datetime, time, timedelta, timezone
 
 UTC = timezone.utc
+# What a date or a span of days typed on the command line may be: further out, the date
+# arithmetic of reports, lists and jobs (a day either side, a year of catch-up) overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+MAX_DAYS = 36500  # a hundred years
 
 
 def utcnow():

@@ -192,13 +192,17 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
         (``dbtools.backup_folder``: refused when neither is set, or inside the data directory).
     :param option: the option that gives ``backup_dir``, named when there is no folder (None: the job).
     :returns: a ``PurgeResult``.
-    :raises InvalidValue: ``older_than_days`` is not a whole number >= 1; the backup folder is
-        inside the data directory. :raises ConfigError: no backup folder (not for a dry run).
+    :raises InvalidValue: ``older_than_days`` is not a whole number from 1 to ``clock.MAX_DAYS``;
+        the backup folder is inside the data directory. :raises ConfigError: no backup folder (not for a dry run).
     :raises StoreLocked, StoreDamaged, OSError: as the store does; the data directory is then as
         it was (see the module docstring for a crash).
     """
-    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) or older_than_days < 1:
-        raise InvalidValue(f"--older-than must be a whole number of days of at least 1, not {older_than_days!r}.")
+    from .clock import MAX_DAYS
+
+    if isinstance(older_than_days, bool) or not isinstance(older_than_days, int) \
+            or not 1 <= older_than_days <= MAX_DAYS:
+        raise InvalidValue(f"--older-than must be a whole number of days from 1 to {MAX_DAYS:,}, "
+                           f"not {older_than_days!r}.")
     result = PurgeResult(cutoff=now - timedelta(days=older_than_days), dry_run=dry_run)
     if dry_run:
         _plan(store, store.snapshot(), result, _read_journal(store))

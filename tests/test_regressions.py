@@ -155,3 +155,36 @@ def test_closed_stdin_is_a_usage_error_not_a_crash(run_cli, data_dir):
                             env=dict(os.environ, HELPLINE_DATA_DIR=str(data_dir)), timeout=60)
     for r in (result, closed):
         assert r.returncode == 2 and r.stderr.startswith("Error: Missing option '--phone'"), r.stderr
+
+
+@pytest.mark.parametrize("args, option", [
+    (["report", "--from", "0001-01-01", "--to", "0001-01-02"], "'--from': '0001-01-01' is not a date from 1900 to 2999"),
+    (["report", "--to", "9999-12-31"], "'--to': '9999-12-31' is not a date from 1900 to 2999"),
+    (["report", "--overdue", "--format", "csv", "--from", "0001-01-01"], "'--from'"),
+    (["export", "--format", "csv", "--from", "0001-01-01"], "'--from'"),
+    (["list", "--since", "0001-01-01"], "'--since'"),
+    (["list", "--until", "9999-12-31"], "'--until'"),
+    (["jobs", "verification-list", "--date", "0001-01-01"], "'--date'"),
+    (["jobs", "run", "digest", "--date", "9999-12-31"], "'--date'"),
+    (["purge", "--older-than", "99999999", "--dry-run"], "'--older-than': 99999999 is not in the range 1<=x<=36500"),
+    (["sms", "sync", "--days", "99999999"], "'--days'"),
+    (["sms", "list", "--days", "99999999"], "'--days'"),
+])
+def test_a_date_or_a_number_of_days_out_of_range_is_a_usage_error_not_a_crash(district, run_cli, data_dir, args,
+                                                                              option):
+    """Year 1 or 9999, or a million days, overflowed the date arithmetic ("unexpected OverflowError"),
+    and a verification list for year 1 was recorded as a failed job run."""
+    config, store = district
+    log(store, config)
+    before = file_bytes(data_dir)
+    err = run_cli(args, expect=2).stderr
+    assert err.startswith(f"Error: Invalid value for {option}") and err.count("\n") == 1
+    assert file_bytes(data_dir) == before
+
+
+def test_dates_and_days_at_the_ends_of_the_range_work(district, run_cli):
+    config, store = district
+    log(store, config)
+    assert "1 ticket" in run_cli(["list", "--since", "1900-01-01", "--until", "2999-12-31"]).stdout
+    assert run_cli(["report", "--from", "1900-01-01", "--to", "2999-12-31", "--format", "json"], as_json=True)["opened"] == 1
+    assert "would purge 0 tickets" in run_cli(["purge", "--older-than", "36500", "--dry-run"]).stdout
