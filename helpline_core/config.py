@@ -83,6 +83,11 @@ class Config:
             raise ConfigError(f"{path}: every [[areas]] entry needs a name.") from None
         store = raw.get("store", {})
         self.archive_after_days = self.number(store.get("archive_after_days", 1), "store.archive_after_days")
+        from .clock import MAX_DAYS
+
+        if self.archive_after_days > MAX_DAYS:  # a larger one overflowed the archive's date arithmetic
+            raise ConfigError(f"{path}: store.archive_after_days = {store['archive_after_days']!r} is more than "
+                              f"{MAX_DAYS:,} days; give at most that.")
         self.lock_timeout_seconds = self.number(store.get("lock_timeout_seconds", 10), "store.lock_timeout_seconds")
         self.backup_dir = self._backup_dir(store.get("backup_dir"))
         quiet = raw.get("quiet_hours", {})

@@ -188,3 +188,17 @@ def test_dates_and_days_at_the_ends_of_the_range_work(district, run_cli):
     assert "1 ticket" in run_cli(["list", "--since", "1900-01-01", "--until", "2999-12-31"]).stdout
     assert run_cli(["report", "--from", "1900-01-01", "--to", "2999-12-31", "--format", "json"], as_json=True)["opened"] == 1
     assert "would purge 0 tickets" in run_cli(["purge", "--older-than", "36500", "--dry-run"]).stdout
+
+
+def test_an_archive_after_days_too_large_is_one_line_naming_the_setting(district, run_cli, data_dir):
+    """1e12 days crashed 'db archive' and failed the archive job with an OverflowError."""
+    config, store = district
+    log(store, config)
+    path = data_dir / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("archive_after_days = 1", "archive_after_days = 1e12"),
+                    encoding="utf-8")
+    before = file_bytes(data_dir)
+    for args in (["db", "archive"], ["jobs", "archive"]):
+        err = run_cli(args, expect=1).stderr
+        assert err.count("\n") == 1 and "store.archive_after_days = 1000000000000.0 is more than 36,500 days" in err
+    assert file_bytes(data_dir) == before
