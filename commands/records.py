@@ -68,8 +68,8 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
     importing a file twice adds nothing. Categories the mapping lists are added to
     config.toml; areas must already be configured (a mapping's [fields.area] otherwise sends a
     value that is no area to a catch-all area). The import is one transaction: on an error
-    nothing is changed. An import that rejects every row exits 1 (a file imported before
-    does not).
+    nothing is changed. An import that rejects every row, or of a file with no rows, exits 1
+    (a file imported before does not).
 
     \b
     Example:
@@ -93,7 +93,7 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
         written = write_rejects(rejects_file or default_rejects_path(app.store, csv_file, now), result)
     if as_json:
         print_json(dict(result.as_dict(), rejects_file=str(written) if written else None))
-        _fail_when_all_rejected(result, written)
+        _fail_when_nothing_imported(result, written)
         return
     from helpline_core.words import plural
 
@@ -122,16 +122,18 @@ def import_cmd(app, csv_file, mapping_file, dry_run, rejects_file, as_json):
                    f"{result.source} queues (inactive, no phone; see 'helpline officer list')")
     if result.recovered:
         click.echo(f"  undid an import a crash had cut short (batch {', '.join(result.recovered)})")
-    _fail_when_all_rejected(result, written)
+    _fail_when_nothing_imported(result, written)
 
 
-def _fail_when_all_rejected(result, written):
-    """Exit 1 when rows were read and every one was rejected, so a script does not take it for
+def _fail_when_nothing_imported(result, written):
+    """Exit 1 when the file has no rows or every row was rejected, so a script does not take it for
     success; a file imported before (every row "already imported") is no failure."""
-    already = result.reject_kinds.get("already imported", 0)
-    if result.rows and not result.imported and already < len(result.rejects):
-        from helpline_core.errors import InvalidValue
+    from helpline_core.errors import InvalidValue
 
+    if not result.rows:  # a header and nothing under it is most likely the wrong file or a cut-off export
+        raise InvalidValue(f"{result.file} has no rows under its header: nothing to import.")
+    already = result.reject_kinds.get("already imported", 0)
+    if not result.imported and already < len(result.rejects):
         where = f"; see {written}" if written else ""
         raise InvalidValue(f"no row of {result.file} {'would be' if result.dry_run else 'was'} imported: all "
                            f"{result.rows:,} were rejected{where}.")

@@ -470,6 +470,15 @@ def test_an_import_that_rejects_every_row_exits_1_with_its_rejects_file(boston_c
     assert again["imported"] == 0 and again["reject_reasons"] == {"already imported": 416}
 
 
+def test_a_file_with_a_header_and_no_rows_exits_1(boston_cli, data_dir, tmp_path):
+    header = EVERY50.read_text(encoding="utf-8").splitlines()[0]
+    empty = tmp_path / "cut_off.csv"
+    empty.write_text(header + "\n", encoding="utf-8")
+    result = boston_cli(["import", str(empty), "--mapping", str(MAPPING)], expect=1)
+    assert result.stderr == "Error: cut_off.csv has no rows under its header: nothing to import.\n"
+    assert boston_cli(["list", "--status", "all", "--json"], as_json=True) == []
+
+
 def test_without_a_terminal_the_progress_line_comes_every_5000_rows(run_cli, tmp_path):
     run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
     mapping = write_mapping(tmp_path, """\
