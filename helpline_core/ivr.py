@@ -184,7 +184,7 @@ class Flow:
         self.speak(gather, "callback_intro")
         from .notify import category_word
 
-        for number, category in enumerate(list(self.config.categories)[:9], 1):
+        for number, category in enumerate(self.settings.menu_categories, 1):
             word = category_word(category, self.lang)
             self.speak(gather, "category_option", file=f"category-{category}", category=word, digits=str(number))
         self.outcome = self.outcome or "category-menu"
@@ -317,7 +317,7 @@ class Flow:
 
     def step_callback(self):
         digits = self.call.digits
-        categories = list(self.config.categories)[:9]
+        categories = self.settings.menu_categories
         if not self.call.caller:
             response = VoiceResponse()
             self.speak(response, "callback_no_number")

@@ -15,6 +15,8 @@ Config (``[ivr]`` in ``config.toml``; the IVR is off unless ``enabled = true``):
     queue_wait_seconds = 120                          # then a queued caller is offered a callback
     callback_sla_minutes = 30                         # waiting longer goes to the escalation job
     callback_area = ""                                # area of a new caller's callback ticket
+    menu_categories = []                              # a callback's category menu: 1-9 (default:
+                                                      # the district's categories, 9 at most)
     lock_wait_seconds = 2                             # a webhook waits this long for the store lock
     [ivr.voices]                                      # <Say> voice per language
     hi = "Polly.Aditi"
@@ -82,6 +84,7 @@ class IvrSettings:
                 self.desk_numbers.append(parse_phone(str(number))[0])
             except InvalidValue:
                 raise ConfigError(f"{config.path}: ivr.desk_numbers has '{number}', which is not a phone number.") from None
+        self.menu_categories = self._menu_categories(config, raw.get("menu_categories"))
         area = raw.get("callback_area") or (config.areas[0]["name"] if config.areas else "")
         self.callback_area = area
         for lang in self.languages:
@@ -90,6 +93,23 @@ class IvrSettings:
                                   f"(district.languages).")
         if not 1 <= len(self.languages) <= 8:
             raise ConfigError(f"{config.path}: ivr.languages needs 1 to 8 languages (one keypad digit each).")
+
+    @staticmethod
+    def _menu_categories(config, chosen):
+        """:returns: the categories a callback's keypad menu offers, in key order (1-9): ``chosen``
+            (``[ivr] menu_categories``) when set, else the district's first nine.
+        :raises ConfigError: ``chosen`` is not a list of 1 to 9 distinct configured categories."""
+        if chosen is None:
+            return list(config.categories)[:9]
+        if not isinstance(chosen, list) or not 1 <= len(chosen) <= 9:
+            raise ConfigError(f"{config.path}: ivr.menu_categories needs 1 to 9 categories (one keypad digit each).")
+        unknown = [str(c) for c in chosen if c not in config.categories]
+        if unknown:
+            raise ConfigError(f"{config.path}: ivr.menu_categories has {', '.join(unknown)}, not a category of the "
+                              f"district (see [categories]).")
+        if len(set(chosen)) != len(chosen):
+            raise ConfigError(f"{config.path}: ivr.menu_categories names a category twice.")
+        return list(chosen)
 
     def speaks(self, lang):
         """:returns: ``("play", base_url)`` when ``lang`` uses recorded prompts, ``("say", voice)``
@@ -102,8 +122,9 @@ class IvrSettings:
 
     def check_ready(self):
         """For ``ivr serve``: :raises ConfigError: when the IVR is off or cannot answer a call (no
-        public URL, no desk, a language with no voice, no categories for a callback, a
-        ``callback_area`` that is not one of the district's areas)."""
+        public URL, no desk, a language with no voice, no categories for a callback, more than nine
+        categories and no ``menu_categories`` to choose among them, a ``callback_area`` that is not
+        one of the district's areas)."""
         if not self.enabled:
             raise ConfigError("the IVR is off: set enabled = true under [ivr] in config.toml (see the README).")
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
@@ -114,6 +135,11 @@ class IvrSettings:
                               "always be able to reach the desk.")
         if not self.config.categories:  # the callback menu would offer nothing to press
             raise ConfigError(f"[ivr] a callback picks a category, and {self.config.no_categories_message()}")
+        left_out = [c for c in self.config.categories if c not in self.menu_categories]
+        if left_out and "menu_categories" not in self.config.raw.get("ivr", {}):
+            raise ConfigError(f"[ivr] the district has {len(self.config.categories)} categories and a keypad menu "
+                              f"offers 9: {', '.join(left_out)} could not be chosen by phone; list the ones "
+                              f"callers choose from under [ivr] as menu_categories = [...].")
         from .errors import NotFound
 
         try:  # a new caller's callback ticket is logged in this area: a wrong one fails every such call

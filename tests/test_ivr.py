@@ -394,6 +394,20 @@ def test_a_wrong_category_key_replays_the_category_menu(ivr, data_dir):
     assert store.snapshot().table("tickets").all() == []
 
 
+def test_menu_categories_choose_the_callback_menu_and_its_keys(district, data_dir):
+    _, store = district
+    config = enable_ivr(data_dir, menu_categories='["doctor", "ration"]')
+    app = make_app(data_dir, config, TOKEN, clock=lambda: NOW)
+    gather = gather_of(twiml(post(app, url("choice", lang="en"), form(call_sid(), CALLER, "3"))[1]))
+    assert heard(gather, data_dir, "category_option", "en", category="doctor", digits="1")
+    assert heard(gather, data_dir, "category_option", "en", category="ration", digits="2")
+    assert not heard(gather, data_dir, "category_option", "en", category="medicine", digits="2")
+    post(app, url("callback", lang="en", **{"try": "0"}), form(call_sid(), CALLER, "2"))
+    assert [t["category"] for t in store.snapshot().table("tickets").all()] == ["ration"]
+    root = twiml(post(app, url("callback", lang="en", **{"try": "0"}), form(call_sid(2), CALLER, "3"))[1])
+    assert gather_of(root).get("action") == url("callback", lang="en", **{"try": "1"})  # no key 3 now
+
+
 # Unexpected input --------------------------------------------------------------------------------
 
 

@@ -122,6 +122,31 @@ def test_serve_refuses_a_district_with_no_categories_or_a_callback_area_it_lacks
         IvrSettings(load_config(data_dir)).check_ready()
 
 
+def test_serve_refuses_more_than_nine_categories_until_menu_categories_chooses(district, data_dir, run_cli):
+    from helpline_core.config import load_config
+    from helpline_core.errors import ConfigError
+    from helpline_core.ivr_records import IvrSettings
+
+    enable_ivr(data_dir)
+    path = data_dir / "config.toml"
+    extra = "".join(f"extra{n} = 48\n" for n in range(1, 7))  # 5 shipped + 6 = 11 categories
+    text = path.read_text(encoding="utf-8").replace("[categories]\n", "[categories]\n" + extra, 1)
+    path.write_text(text, encoding="utf-8")
+    err = run_cli(["ivr", "serve"], expect=1, env={"TWILIO_AUTH_TOKEN": TOKEN}).stderr
+    assert err.startswith("Error: [ivr] the district has 11 categories and a keypad menu offers 9: ")
+    assert "could not be chosen by phone" in err and "menu_categories" in err and err.count("\n") == 1
+    chosen = 'menu_categories = ["ration", "medicine", "doctor", "counselling", "other", "extra6"]\n'
+    path.write_text(text.replace("[ivr]\n", "[ivr]\n" + chosen, 1), encoding="utf-8")
+    settings = IvrSettings(load_config(data_dir))
+    settings.check_ready()
+    assert settings.menu_categories[-1] == "extra6"
+    for bad in ('["ration", "nosuch"]', "[]", '["ration", "ration"]', '"ration"',
+                "[" + ", ".join(f'"extra{n}"' for n in range(1, 7)) + ', "ration", "medicine", "doctor", "other"]'):
+        path.write_text(text.replace("[ivr]\n", f"[ivr]\nmenu_categories = {bad}\n", 1), encoding="utf-8")
+        with pytest.raises(ConfigError, match="menu_categories"):
+            IvrSettings(load_config(data_dir))
+
+
 def test_whole_calls_over_http(server, district, data_dir, run_cli):
     config, store = district
     from helpline_core.config import load_config
