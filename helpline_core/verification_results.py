@@ -102,6 +102,28 @@ def list_key(path):
     return match.group(0) if match else name
 
 
+def find_list(data_dir, path):
+    """Where the list named on the command line is.
+
+    The operator types the name the nightly job gave the list (``2026-11-30.csv``) or its path in
+    the data directory (``verification/2026-11-30.csv``), from any folder.
+
+    :param data_dir: the data directory (a Path). :param path: the file as typed.
+    :returns: the path as typed when it exists or is absolute (``read_list`` names it if missing),
+        else that relative path found in the data directory or in its ``verification/`` folder.
+    :raises InvalidValue: a relative path found in none of them.
+    """
+    from .verification import FOLDER
+
+    given = Path(path)
+    if given.exists() or given.is_absolute():
+        return given
+    for candidate in (Path(data_dir) / given, Path(data_dir) / FOLDER / given):
+        if candidate.is_file():
+            return candidate
+    raise InvalidValue(f"cannot read {path}: no such file here nor in {Path(data_dir) / FOLDER}.")
+
+
 def read_list(path):
     """Read a filled-in list (UTF-8, with or without a BOM; comma or semicolon separated).
 
@@ -137,12 +159,13 @@ def load_results(store, config, path, *, actor, now, dry_run=False):
     """Record every row's outcome (see the module docstring for the rules).
 
     :param store: the ``Store``. :param config: the district ``Config``.
-    :param path: the filled-in CSV. :param actor: the operator loading it (kept as ``recorded_by``).
+    :param path: the filled-in CSV (see ``find_list``). :param actor: the operator loading it (kept as ``recorded_by``).
     :param now: aware UTC, the time of every event.
     :param dry_run: check every row against the current tickets; write nothing.
     :returns: a ``ListResult``.
     :raises InvalidValue: unreadable file or missing column. :raises StoreLocked, StoreDamaged.
     """
+    path = find_list(store.data_dir, path)
     header, columns, body = read_list(path)
     result = ListResult(file=Path(path).name, list_key=list_key(path), header=header, rows=len(body),
                         dry_run=dry_run)

@@ -343,6 +343,28 @@ def test_cli_verify_from_list(ready, data_dir, tmp_path):
     assert err.startswith("Error: cannot read ") and err.count("\n") == 1
 
 
+def test_cli_verify_from_list_by_its_name(ready, data_dir):
+    """As the README shows it, ``verify --from-list 2026-11-30.csv``: the list's own name (or
+    ``verification/NAME``) is found in the data directory, whatever the current folder."""
+    run_cli = ready
+    t = cli_log(run_cli)
+    run_cli(["resolve", t["id"], "--note", "delivered"])
+    run_cli(["jobs", "verification-list"])
+    path = sorted((data_dir / "verification").glob("*.csv"))[-1]
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    rows[0]["outcome"] = "confirmed"
+    write_rows(path, rows)  # filled in and saved over the list, as a spreadsheet does
+    out = run_cli(["verify", "--from-list", f"verification/{path.name}", "--dry-run"]).stdout
+    assert out.startswith("Dry run: would record confirmed 1 (closed),")
+    out = run_cli(["verify", "--from-list", path.name]).stdout
+    assert out.startswith("Recorded confirmed 1 (closed),") and out.rstrip().endswith(f"in {path.name}.")
+    assert run_cli(["show", t["id"], "--json"], as_json=True)["status"] == "closed"
+    before = file_bytes(data_dir)
+    err = run_cli(["verify", "--from-list", "1999-01-01.csv"], expect=1).stderr
+    assert err == f"Error: cannot read 1999-01-01.csv: no such file here nor in {data_dir / 'verification'}.\n"
+    assert file_bytes(data_dir) == before
+
+
 def test_cli_log_no_phone(ready):
     run_cli = ready
     t = cli_log(run_cli, "--no-phone", phone=None)
