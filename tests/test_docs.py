@@ -9,6 +9,18 @@ from helpline import cli
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
+def readme_output(command):
+    """:returns: the lines the README shows as the output of ``    $ COMMAND`` (without the indent),
+    up to the next command or the end of the block."""
+    lines = README.splitlines()
+    shown = []
+    for line in lines[lines.index(f"    $ {command}") + 1:]:
+        if not line.startswith("    ") or line.startswith("    $ "):
+            break
+        shown.append(line[4:])
+    return shown
+
+
 def all_commands(group, prefix=()):
     for name, command in group.commands.items():
         path = prefix + (name,)

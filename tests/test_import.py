@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import file_bytes
+from test_docs import readme_output
 from helpline_core import import_mapping, importer
 from helpline_core.config import DEFAULT_CATEGORIES, load_config, render_config
 from helpline_core.district import init_district
@@ -243,6 +244,10 @@ def test_sample_imports_once_and_a_second_import_adds_nothing(boston_cli, data_d
     assert lines[0] == "Imported 1,000 rows, rejected 0, of 1,000 in boston311_sample.csv."
     assert "874 closed or rejected went to the archive, 126 are live" in lines[1]
     assert "import: 1,000 of 1,000 rows checked" in out.stderr  # no terminal: plain progress lines
+    # the README's report and stats of the sample, as a new user sees them
+    report = run_cli(["report", "--from", "2015-03-01", "--to", "2015-04-30"]).stdout
+    assert report.splitlines() == readme_output("helpline report --from 2015-03-01 --to 2015-04-30")
+    assert run_cli(["stats"]).stdout.splitlines() == readme_output("helpline stats")
     before = file_bytes(data_dir)
     again = run_cli(["import", str(SAMPLE), "--mapping", str(MAPPING), "--rejects", str(data_dir.parent / "r.csv"),
                      "--json"], as_json=True)
