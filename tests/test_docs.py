@@ -59,3 +59,21 @@ def test_readme_command_table_is_one_table():
     assert not after.startswith("|"), f"the command table is broken by a blank line before: {after}"
     command_rows = [n for n, line in enumerate(lines) if line.startswith("| `helpline ")]
     assert all(start < n < end for n in command_rows), "a command row outside the command table"
+
+
+def test_readme_settings_go_under_the_tables_init_wrote(tmp_path):
+    """The README says to uncomment ``backup_dir`` under the ``[store]`` that init wrote (a second
+    ``[store]`` makes config.toml unreadable), and to set the gateway under its ``[sms]``."""
+    from helpline_core.config import load_config
+    from helpline_core.district import init_district
+
+    data_dir = tmp_path / "helpline-srinagar"
+    init_district(data_dir, code="SXR", name="Srinagar")
+    path = data_dir / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("\n[store]\n") == 1 and text.count("\n[sms]\n") == 1 and 'gateway = "file"' in text
+    assert "under\n`[store]`, commented out; remove its `#`" in README
+    commented = [line for line in text.splitlines() if line.startswith("# backup_dir = ")]
+    assert len(commented) == 1
+    path.write_text(text.replace(commented[0], 'backup_dir = "helpline-backups"'), encoding="utf-8")
+    assert load_config(data_dir).backup_dir == tmp_path / "helpline-backups"
