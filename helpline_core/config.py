@@ -219,8 +219,19 @@ def load_config(data_dir):
     except FileNotFoundError:
         raise ConfigError(f"no district in {data_dir}: run 'helpline init --district-code CODE --district-name NAME' first.") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path} is not valid TOML ({e}); fix it by hand.") from None
+        raise ConfigError(f"{path} is not valid TOML ({e}); {_toml_fix(e)}.") from None
     return Config(raw, path)
+
+
+def _toml_fix(error):
+    """:returns: what to do about a TOML error; a table added a second time (a ``[store]`` pasted
+    at the end when init already wrote one) is the usual hand edit that breaks the file."""
+    twice = re.search(r"Cannot declare \((.*?)\) twice", str(error))
+    if not twice:
+        return "fix it by hand"
+    table = ".".join(p.strip().strip("'\"") for p in twice.group(1).split(",") if p.strip())
+    return (f"[{table}] is there twice: move the settings under the second [{table}] to the first one "
+            f"and delete the second [{table}] line")
 
 
 def _toml_string(value):

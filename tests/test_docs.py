@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from conftest import file_bytes
 from helpline import cli
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
@@ -77,3 +78,18 @@ def test_readme_settings_go_under_the_tables_init_wrote(tmp_path):
     assert len(commented) == 1
     path.write_text(text.replace(commented[0], 'backup_dir = "helpline-backups"'), encoding="utf-8")
     assert load_config(data_dir).backup_dir == tmp_path / "helpline-backups"
+
+
+def test_a_table_pasted_twice_into_config_says_how_to_fix_it(run_cli, data_dir):
+    """A new user who pastes the README's ``[store]`` snippet at the end of config.toml gets one line
+    that names the table and says what to do, and nothing is changed."""
+    run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
+    path = data_dir / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8") + '\n[store]\nbackup_dir = "/media/usb/helpline-backups"\n',
+                    encoding="utf-8")
+    before = file_bytes(data_dir)
+    err = run_cli(["db", "backup"], expect=1).stderr
+    assert err.startswith(f"Error: {path} is not valid TOML (Cannot declare ('store',) twice") and err.count("\n") == 1
+    assert err.endswith("; [store] is there twice: move the settings under the second [store] to the first one "
+                        "and delete the second [store] line.\n")
+    assert file_bytes(data_dir) == before
