@@ -14,11 +14,14 @@ from .common import json_option, pass_app, print_json
 @click.option("--categories", "categories_csv", type=click.Path(dir_okay=False),
               help="CSV with columns name, sla_hours and optional sensitive (yes/no). Default: the shipped "
                    "Srinagar categories with the shipped areas, none with --areas.")
+@click.option("--language", "languages", multiple=True, metavar="LANG",
+              help="A language callers may choose and texts are written in (repeat): en, hi, ur. "
+                   "Default: all three.")
 @click.option("--force", is_flag=True,
               help="Rewrite the config of an existing district (tickets are kept); over tickets, archives or texts "
                    "only with their own district code.")
 @pass_app
-def init_cmd(app, district_code, district_name, timezone, areas_csv, categories_csv, force):
+def init_cmd(app, district_code, district_name, timezone, areas_csv, categories_csv, languages, force):
     """Create the data directory, its config.toml and its database.
 
     An areas file in which a name or alternative name belongs to two areas is refused (a typed
@@ -32,12 +35,12 @@ def init_cmd(app, district_code, district_name, timezone, areas_csv, categories_
     Example:
       helpline init --district-code SXR --district-name Srinagar --timezone Asia/Kolkata
       helpline init --district-code BOS --district-name Boston --timezone America/New_York \\
-          --areas boston_areas.csv --categories boston_categories.csv
+          --areas boston_areas.csv --categories boston_categories.csv --language en
     """
     from helpline_core.district import init_district
 
     cfg = init_district(app.data_dir, code=district_code, name=district_name, timezone=timezone,
-                        areas_csv=areas_csv, categories_csv=categories_csv, force=force)
+                        areas_csv=areas_csv, categories_csv=categories_csv, languages=languages, force=force)
     click.echo(f"District {cfg.district_code} ({cfg.district_name}) ready in {app.data_dir}")
     from helpline_core.words import plural
 

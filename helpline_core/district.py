@@ -119,13 +119,15 @@ def read_categories_csv(path):
 
 
 def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=None, categories_csv=None,
-                  force=False):
+                  languages=None, force=False):
     """Create (or with ``force`` rewrite) a district's config in ``data_dir``.
 
     Areas come from ``areas_csv`` or the shipped Srinagar list (``data/areas.csv``). Categories
     come from ``categories_csv``; without one, a district on the shipped Srinagar areas gets the
     shipped Srinagar categories (``data/categories.csv``) and a district with its own areas none
     (a Boston district does not start with ration and counselling): add them to config.toml.
+    ``languages`` (codes of the shipped templates, en/hi/ur; default all three) are those callers
+    may choose and texts are written in.
 
     A folder that already holds tickets, archives or texts is refused unless ``force`` is given
     with the code of the district they belong to (from its ``config.toml``, or when that is lost,
@@ -136,7 +138,7 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
 
     :returns: the loaded ``Config``.
     :raises ConfigError: a district or its data exists already and ``force`` (with its code) is not given.
-    :raises InvalidValue: bad code, time zone, areas or categories file (nothing is created).
+    :raises InvalidValue: bad code, time zone, language, areas or categories file (nothing is created).
     :raises StoreDamaged: a restore was cut short there (see ``dbtools``).
     """
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -151,6 +153,7 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidValue(f"unknown time zone '{timezone}'; use an IANA name such as Asia/Kolkata.") from None
+    languages = _checked_languages(languages)
     areas = read_areas_csv(areas_csv or resource_dir("data") / "areas.csv")
     if categories_csv:
         categories, sensitive = read_categories_csv(categories_csv)
@@ -184,7 +187,8 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
         os.chmod(data_dir, 0o700)  # callers' numbers live here, even in a folder that existed before
         if path.exists():
             shutil.copyfile(path, data_dir / (CONFIG_NAME + ".bak"))
-        write_config_text(data_dir, render_config(code, name, timezone, categories, areas, sensitive=sensitive))
+        write_config_text(data_dir, render_config(code, name, timezone, categories, areas, languages=languages,
+                                                      sensitive=sensitive))
     with store.transaction() as db:
         meta = db.table("meta")
         highest = _highest_archived_serial(store)
@@ -192,6 +196,20 @@ def init_district(data_dir, *, code, name, timezone=DEFAULT_TIMEZONE, areas_csv=
         if not current or current["serial"] < highest:  # a counter never restarts below an issued ID
             meta.upsert(Document({"serial": max(999, highest)}, doc_id=1))
     return load_config(data_dir)
+
+
+def _checked_languages(languages):
+    """:returns: ``languages`` as a tuple without repeats (default: every shipped language).
+    :raises InvalidValue: a code the shipped templates do not have."""
+    from .config import LANGUAGES
+
+    if not languages:
+        return LANGUAGES
+    chosen = tuple(dict.fromkeys(str(lang).strip().lower() for lang in languages))
+    unknown = [lang for lang in chosen if lang not in LANGUAGES]
+    if unknown:
+        raise InvalidValue(f"language {', '.join(unknown)} has no templates; choose from: {', '.join(LANGUAGES)}.")
+    return chosen
 
 
 def _highest_archived_serial(store):

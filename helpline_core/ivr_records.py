@@ -8,7 +8,8 @@ Config (``[ivr]`` in ``config.toml``; the IVR is off unless ``enabled = true``):
     [ivr]
     enabled = true
     public_url = "https://helpline.example.org/ivr"   # what Twilio requests; the signature is over it
-    languages = ["hi", "ur", "en"]                    # the language menu: 1, 2, 3
+    languages = ["hi", "ur", "en"]                    # the language menu: 1, 2, 3 (default: the
+                                                      # district's languages in this order)
     desk_numbers = ["+911942450001", "+911942450002"] # dialled in turn ...
     queue = ""                                        # ... or, when set, callers <Enqueue> here
     dial_timeout_seconds = 20
@@ -67,7 +68,7 @@ class IvrSettings:
             raise ConfigError(f"{config.path}: [ivr] must be a table.")
         self.enabled = raw.get("enabled", False) is True
         self.public_url = str(raw.get("public_url", "")).rstrip("/")
-        self.languages = tuple(raw.get("languages", ("hi", "ur", "en")))
+        self.languages = tuple(raw.get("languages", [lang for lang in ("hi", "ur", "en") if lang in config.languages]))
         self.queue = str(raw.get("queue", "") or "")
         self.voices = dict(DEFAULT_VOICES, **raw.get("voices", {}))
         self.audio = {lang: str(url).rstrip("/") + "/" for lang, url in raw.get("audio", {}).items() if url}

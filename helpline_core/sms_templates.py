@@ -191,8 +191,8 @@ def budget_for(config, event, lang):
 
 
 def check_templates(config, data_dir=None):
-    """Render every template (shipped, and the district's own in ``<data_dir>/templates/sms/``) with
-    the longest values, compare with its budget and, unless ``[sms] dlt`` is ``off``, match it against
+    """Render every template in the district's languages (shipped, and the district's own in
+    ``<data_dir>/templates/sms/``) with the longest values, compare with its budget and, unless ``[sms] dlt`` is ``off``, match it against
     the district's DLT registration (``dlt.check_registry``; values cut to 30 characters
     under ``enforce``, as ``sms send`` cuts them).
 
@@ -209,6 +209,8 @@ def check_templates(config, data_dir=None):
         contexts = {event: dlt.fit_values(context) for event, context in contexts.items()}
     rows = []
     for event, lang in template_names(data_dir):
+        if lang not in config.languages:  # never sent: no caller or officer of the district can have it
+            continue
         row = {"template": event, "lang": lang, "source": template_source(event, lang, data_dir), "encoding": "-",
                "characters": 0, "segments": 0, "budget": budget_for(config, event, lang), "dlt_template_id": None,
                "problem": None}

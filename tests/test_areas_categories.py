@@ -256,6 +256,21 @@ def test_cli_init_with_categories_and_without(run_cli, data_dir, tmp_path):
     assert code == 1 and "no categories yet" in text and "phone" not in text
 
 
+def test_cli_init_with_its_own_languages(run_cli, data_dir, tmp_path):
+    cats = write(tmp_path, "categories.csv", "name,sla_hours,sensitive\nwater,24,no\n")
+    err = run_cli(["init", "--district-code", "BOS", "--district-name", "Boston", "--areas", str(BOSTON_AREAS),
+                   "--categories", str(cats), "--language", "en", "--language", "fr"], expect=1).stderr
+    assert err == "Error: language fr has no templates; choose from: en, hi, ur.\n"
+    assert not data_dir.exists()
+    run_cli(["init", "--district-code", "BOS", "--district-name", "Boston", "--timezone", "America/New_York",
+             "--areas", str(BOSTON_AREAS), "--categories", str(cats), "--language", "EN"])
+    assert 'languages = ["en"]' in (data_dir / "config.toml").read_text(encoding="utf-8")
+    run_cli(["templates", "check"])  # only English is checked: Boston's long area names fit its budget
+    err = run_cli(["log", "--phone", "06175550123", "--area", "Back Bay", "--category", "water",
+                   "--description", "no water", "--lang", "hi"], expect=1).stderr
+    assert "language 'hi' is not offered; use one of: en." in err
+
+
 def test_cli_init_refuses_a_bad_categories_file_and_creates_nothing(run_cli, data_dir, tmp_path):
     bad = write(tmp_path, "categories.csv", "name,sla_hours\nwater,24\nshelter,soon\n")
     err = run_cli(["init", "--district-code", "NYC", "--district-name", "New York", "--areas", str(BOSTON_AREAS),
