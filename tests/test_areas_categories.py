@@ -269,6 +269,10 @@ def test_cli_init_with_its_own_languages(run_cli, data_dir, tmp_path):
     err = run_cli(["log", "--phone", "06175550123", "--area", "Back Bay", "--category", "water",
                    "--description", "no water", "--lang", "hi"], expect=1).stderr
     assert "language 'hi' is not offered; use one of: en." in err
+    from helpline_core.config import load_config
+    from helpline_core.ivr_records import IvrSettings
+
+    assert IvrSettings(load_config(data_dir)).languages == ("en",)  # the voice menu offers the same
 
 
 def test_cli_init_refuses_a_bad_categories_file_and_creates_nothing(run_cli, data_dir, tmp_path):
