@@ -38,7 +38,7 @@ def parse_phone(text, region="IN"):
         ``mobile_or_landline`` numbers are sent SMS (``textable``).
     :raises InvalidValue: when the number holds a letter or another sign (libphonenumber would
         drop or translate it: ``98765O43210`` is refused, not read as ``9876543210``), is
-        incomplete (a digit is missing), too long or not a valid number.
+        incomplete (a digit is missing, or more), too long or not a valid number.
     """
     import phonenumbers  # 0.02 s: only the commands that read a phone number pay for it
 
@@ -58,7 +58,11 @@ def parse_phone(text, region="IN"):
         reason = phonenumbers.is_possible_number_with_reason(number)
         short_indian = number.country_code == 91 and len(str(number.national_number)) < 10
         if reason == phonenumbers.ValidationResult.TOO_SHORT or short_indian:
-            raise InvalidValue(f"'{raw}' is too short for a phone number: a digit is missing.")
+            # an Indian mobile has 10 digits: say how many are missing; elsewhere the length varies
+            missing = 10 - len(str(number.national_number)) if number.country_code == 91 else 0
+            what = "a digit is missing" if missing == 1 else f"{missing} digits are missing" if missing else \
+                "digits are missing"
+            raise InvalidValue(f"'{raw}' is too short for a phone number: {what}.")
         raise InvalidValue(f"'{raw}' is not a valid phone number.")
     kind = phonenumbers.number_type(number)
     if kind == phonenumbers.PhoneNumberType.MOBILE:

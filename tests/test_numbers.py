@@ -163,6 +163,8 @@ def test_cli_opt_in_and_edit(ready, district, data_dir):
     before = file_bytes(data_dir)
     err = ready(["edit", "SXR-10003", "--phone", "98765 4321"], expect=2).stderr
     assert "a digit is missing" in err and err.count("\n") == 1
+    err = ready(["find", "9876543"], expect=2).stderr
+    assert "'9876543' is too short for a phone number: 3 digits are missing." in err and err.count("\n") == 1
     assert ready(["edit", "SXR-10003", "--phone", "0194 245 2052"], expect=1).stderr.startswith(
         "Error: SXR-10003 already has the number")
     assert file_bytes(data_dir) == before

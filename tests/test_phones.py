@@ -43,6 +43,14 @@ def test_a_nine_digit_number_says_a_digit_is_missing(typed):
         parse_phone(typed)
 
 
+@pytest.mark.parametrize("typed, region, what", [("9876543", "IN", "3 digits are missing"),
+                                                  ("617", "US", "digits are missing")])
+def test_a_shorter_number_does_not_say_one_digit_is_missing(typed, region, what):
+    with pytest.raises(InvalidValue) as refused:
+        parse_phone(typed, region)
+    assert str(refused.value) == f"'{typed}' is too short for a phone number: {what}."
+
+
 @pytest.mark.parametrize("typed", ["8050123456", "8055512345", "08059 912345"])
 def test_fixed_line_or_mobile_series_are_textable(typed):
     from helpline_core.phones import textable
