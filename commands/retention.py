@@ -44,6 +44,8 @@ def purge_cmd(app, days, dry_run, backup_to, as_of, as_json):
               f"{result.live:,} live)")
     if dry_run:
         click.echo(f"Dry run: would purge {counts}. Nothing was changed.")
+        if result.refused:
+            click.echo(f"  the purge itself would be refused: {result.refused}")
         return
     if not result.tickets and not result.finished:
         click.echo(f"Nothing to purge: no ticket final before {before} keeps personal data.")

@@ -139,7 +139,8 @@ class PurgeResult:
     """What a purge did (or, with ``dry_run``, would do). Counts: ``live`` and ``archived``
     tickets purged, ``texts`` messages cleaned in ``day_files`` files (and ``outbox.jsonl``),
     ``verification_files`` deleted. ``backup``: the folder written before (None: nothing to do
-    or a dry run). ``finished``: tickets of a purge a crash had cut short, finished now."""
+    or a dry run). ``finished``: tickets of a purge a crash had cut short, finished now.
+    ``refused``: a dry run's reason the purge itself would be refused (no backup folder), or None."""
 
     cutoff: object
     dry_run: bool = False
@@ -150,6 +151,7 @@ class PurgeResult:
     verification_files: int = 0
     finished: int = 0
     backup: object = None
+    refused: object = None
     ticket_ids: list = field(default_factory=list)
 
     @property
@@ -161,7 +163,7 @@ class PurgeResult:
         return {"cutoff": to_iso(self.cutoff), "dry_run": self.dry_run, "tickets": self.tickets, "live": self.live,
                 "archived": self.archived, "texts": self.texts, "day_files": self.day_files,
                 "verification_files": self.verification_files, "finished_from_interrupted": self.finished,
-                "backup": str(self.backup) if self.backup else None}
+                "backup": str(self.backup) if self.backup else None, "refused": self.refused}
 
 
 def _due(ticket, cutoff, pending):
@@ -187,7 +189,8 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
     """Purge every ticket final (closed or rejected) for more than ``older_than_days`` days.
 
     :param older_than_days: a whole number >= 1. :param now: aware UTC.
-    :param dry_run: count what would be purged; write nothing (no salt, no backup).
+    :param dry_run: count what would be purged and check the backup folder (``refused``); write
+        nothing (no salt, no backup).
     :param backup_dir: the folder for the backup taken first; default ``[store] backup_dir``
         (``dbtools.backup_folder``: refused when neither is set, or inside the data directory).
     :param option: the option that gives ``backup_dir``, named when there is no folder (None: the job).
@@ -204,10 +207,16 @@ def purge(store, config, *, older_than_days, now, dry_run=False, backup_dir=None
         raise InvalidValue(f"--older-than must be a whole number of days from 1 to {MAX_DAYS:,}, "
                            f"not {older_than_days!r}.")
     result = PurgeResult(cutoff=now - timedelta(days=older_than_days), dry_run=dry_run)
+    from .dbtools import backup_folder, backup_locked
+
     if dry_run:
         _plan(store, store.snapshot(), result, _read_journal(store))
+        if result.tickets:  # the count alone would promise a purge that is then refused
+            try:
+                backup_folder(store.data_dir, config, backup_dir, option=option)
+            except HelplineError as e:
+                result.refused = str(e).removesuffix(" Nothing was changed.")
         return result
-    from .dbtools import backup_folder, backup_locked
 
     folder = backup_folder(store.data_dir, config, backup_dir, option=option)
     saved = {}  # path -> original bytes (None: it did not exist)

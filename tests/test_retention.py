@@ -226,6 +226,27 @@ def test_purge_job_is_off_by_default_and_monthly_when_set(aged, data_dir):
     assert _ticket(store, ids["old1"])["purged_at"]
 
 
+def test_purge_dry_run_says_the_purge_needs_a_backup_folder(aged, data_dir, run_cli, tmp_path):
+    """A dry run counted what would be purged, then the purge was refused for want of a backup folder."""
+    config, store, _ = aged
+    path = data_dir / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('backup_dir = "backups"\n', ""), encoding="utf-8")
+    refused = (f"no backup folder: give --backup-to DIR (outside {data_dir}), or set backup_dir under [store] in "
+               f"{path} (e.g. backup_dir = \"/media/usb/helpline-backups\").")
+    dry = retention.purge(store, load_config(data_dir), older_than_days=30, now=NOW, dry_run=True, option="--backup-to")
+    assert dry.tickets == 4 and dry.refused == refused
+    as_of = ["--as-of", NOW.isoformat()]
+    before = file_bytes(data_dir)
+    out = run_cli(["purge", "--older-than", "30", "--dry-run", *as_of]).stdout
+    assert out.splitlines()[1:] == [f"  the purge itself would be refused: {refused}"]
+    assert run_cli(["purge", "--older-than", "30", "--dry-run", "--json", *as_of], as_json=True)["refused"] == refused
+    out = run_cli(["purge", "--older-than", "30", "--dry-run", "--backup-to", str(tmp_path / "b"), *as_of]).stdout
+    assert len(out.splitlines()) == 1
+    err = run_cli(["purge", "--older-than", "30", *as_of], expect=1).stderr
+    assert err == f"Error: {refused} Nothing was changed.\n"
+    assert file_bytes(data_dir) == before
+
+
 def test_purge_cli(aged, data_dir, run_cli):
     config, store, ids = aged
     as_of = ["--as-of", NOW.isoformat()]
