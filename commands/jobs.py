@@ -219,7 +219,11 @@ def status_cmd(app, as_of, as_json):
         last = r["last_run"]
         last_text = f"{last['slot']} {'FAILED' if r['failed'] else 'ok'}" if last else "never"
         success = shown(r["last_success"], "finished_at") if r["last_success"] else "never"
-        click.echo(f"{r['job']:<18} {r['schedule']:<16} {last_text:<30} {success:<17} {local_text(r['next_due'], tz)}")
+        if r["on"]:
+            schedule, next_due = r["schedule"], local_text(r["next_due"], tz)
+        else:  # the purge job, until [retention] purge_after_days is set
+            schedule, next_due = "off", "never (set [retention] purge_after_days)"
+        click.echo(f"{r['job']:<18} {schedule:<16} {last_text:<30} {success:<17} {next_due}")
         failing = r.get("failing")
         if r["failed"] and failing:
             times = f"{plural(failing['count'], 'time')} in a row since " \

@@ -464,9 +464,11 @@ def slot_for(config, job, now, day=None):
 
 
 def status(store, config, now):
-    """:returns: one dict per job: job, schedule, running, last_run (skipped slots are no run),
+    """:returns: one dict per job: job, schedule, on (False: the job is off, see ``job_on``), running,
+    last_run (skipped slots are no run),
     last_success, last_failure, failed (bool: the last run failed), failing (the failure streak:
-    error, count, since, retry_at; or None), next_due (UTC ISO: the retry time while backing off).
+    error, count, since, retry_at; or None), next_due (UTC ISO: the retry time while backing off;
+    None for a job that is off).
 
     Runs are ordered and shown by their own clock (``as_of``), so a status ``--as-of`` a simulated
     time agrees with the runs made ``--as-of`` that clock."""
@@ -482,7 +484,9 @@ def status(store, config, now):
                       key=lambda item: item[1].get("as_of") or item[1]["finished_at"])
         last_slot, last = runs[-1] if runs else (None, None)
         failing = doc.get("failing")
-        if failing and failing.get("retry_at") and from_iso(failing["retry_at"]) > now:
+        if not job_on(config, job):
+            next_due = None  # purge with no [retention] purge_after_days: it never runs
+        elif failing and failing.get("retry_at") and from_iso(failing["retry_at"]) > now:
             next_due = failing["retry_at"]
         elif any(j == job for j, _ in due_now):
             next_due = to_iso(now)
@@ -494,7 +498,7 @@ def status(store, config, now):
             _, start = schedule.slot_at(now, config.tz)
             next_due = to_iso(start + timedelta(minutes=schedule.minutes))
         rows.append({
-            "job": job, "schedule": schedule.text, "running": doc.get("running"),
+            "job": job, "schedule": schedule.text, "on": job_on(config, job), "running": doc.get("running"),
             "last_run": dict(last, slot=last_slot) if last else None,
             "last_success": doc.get("last_success"), "last_failure": doc.get("last_failure"),
             "failed": bool(last and last["state"] == "failed"), "failing": failing, "next_due": next_due,

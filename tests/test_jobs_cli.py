@@ -56,6 +56,20 @@ def test_two_run_due_processes_never_run_one_slot_twice(busy_district, data_dir)
     assert "digest" in text and "FAILED" not in text
 
 
+def test_jobs_status_shows_the_purge_job_off_until_retention_is_set(run_cli, data_dir):
+    """The purge is off by default: status said it was due daily at 03:30 on a new district."""
+    run_cli(["init", "--district-code", "SXR", "--district-name", "Srinagar"])
+    as_of = ["--as-of", "2026-11-30T22:06"]
+    row = {r["job"]: r for r in run_cli(["jobs", "status", "--json", *as_of], as_json=True)}["purge"]
+    assert (row["on"], row["next_due"]) == (False, None)
+    line = [x for x in run_cli(["jobs", "status", *as_of]).stdout.splitlines() if x.startswith("purge ")][0]
+    assert line.split() == ["purge", "off", "never", "never", "never", "(set", "[retention]", "purge_after_days)"]
+    config = data_dir / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n[retention]\npurge_after_days = 180\n", encoding="utf-8")
+    row = {r["job"]: r for r in run_cli(["jobs", "status", "--json", *as_of], as_json=True)}["purge"]
+    assert (row["on"], row["schedule"]) == (True, "daily 03:30") and row["next_due"]
+
+
 def wait_until_locked(path, proc, seconds=60):
     """Wait (bounded) until ``proc`` holds the flock on ``path``."""
     import fcntl
