@@ -22,6 +22,15 @@ def _done(app, ticket, now, as_json, message):
         click.echo(message)
 
 
+def _need_words(answer):
+    """:returns: the answer stripped. :raises InvalidValue: an empty answer (asked again)."""
+    from helpline_core.errors import InvalidValue
+
+    if not answer.strip():
+        raise InvalidValue("say in a few words what the caller needs.")
+    return answer.strip()
+
+
 def _ask_phone():
     """The caller's number at a terminal; ``-`` for a caller with no number (withheld)."""
     def proc(answer):
@@ -100,6 +109,17 @@ def log_cmd(app, phone, no_phone, area, category, caller_name, language, descrip
     if language is None:
         default = "en" if "en" in cfg.languages else cfg.languages[0]
         language = default if target else ask(f"Language ({', '.join(cfg.languages)})", default, check=cfg.language)
+    if terminal():  # what the officer needs to act on; a script gives --name/--description or goes without
+        if target:
+            if description is None:
+                description = click.prompt("What the caller says now (Enter: nothing new)", default="",
+                                           show_default=False).strip() or None
+        else:
+            if caller_name is None:
+                caller_name = click.prompt("Caller's name (Enter: not given)", default="",
+                                           show_default=False).strip() or None
+            if description is None:
+                description = ask("What the caller needs", None, check=_need_words)
     now = app.now()
     with app.store.ticket_transaction() as db:
         ticket, followup = tickets.log_call(

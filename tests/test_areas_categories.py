@@ -163,14 +163,14 @@ def test_cli_at_a_terminal_a_name_of_two_areas_asks_which(older, run_cli, data_d
     assert run_cli(["officer", "show", "rafiq", "--json"], as_json=True)["areas"] == ["Chanapora/Natipora", "Khanyar"]
     # --area on log: a wrong number is asked again, then 2
     code, text = on_terminal(data_dir, ["log", "--phone", "09876543210", "--area", "Chanapora", "--category", "ration",
-                                        "--lang", "en"], ["3", "2"])
+                                        "--lang", "en"], ["3", "2", "", "no ration"])
     assert code == 0, text
     assert "Ticket SXR-" in text
     first = run_cli(["list", "--json"], as_json=True)[0]
     assert first["area"] == "Channapora"
     # the interactive log prompt: the typed area, then which
     code, text = on_terminal(data_dir, ["log", "--phone", "09876500002", "--category", "ration", "--lang", "en"],
-                             ["channapora", "1"])
+                             ["channapora", "1", "", "no ration"])
     assert code == 0, text
     assert "Area:" in text and "'channapora' is the name of 2 areas:" in text
     second = run_cli(["list", "--json"], as_json=True)[0]

@@ -173,7 +173,7 @@ def test_prompts_on_a_terminal(ready, data_dir):
     proc = subprocess.Popen([helpline_exe(), "log", "--category", "ration"], stdin=secondary, stdout=secondary,
                             stderr=secondary, env=env, close_fds=True)
     os.close(secondary)
-    for answer in ("123\n", "9876500011\n", "Khaniyar\n", "Khanyar\n", "\n"):  # Enter: the language is en
+    for answer in ("123\n", "9876500011\n", "Khaniyar\n", "Khanyar\n", "\n", "\n", "no ration\n"):  # Enter: en, no name
         os.write(primary, answer.encode())
     output = b""
     while True:

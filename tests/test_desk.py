@@ -415,14 +415,17 @@ def on_terminal(data_dir, args, answers):
 def test_log_at_a_terminal_asks_the_language_and_about_another_area(ready, data_dir):
     run_cli = ready
     code, text = on_terminal(data_dir, ["log", "--area", "Khanyar", "--category", "ration"],
-                             ["09876543210", "fr", "ur"])
+                             ["09876543210", "fr", "ur", "Ghulam Nabi", "", "no ration for a week"])
     assert code == 0, text
     assert "Language (en, hi, ur) [en]:" in text and "language 'fr' is not offered" in text
     first = run_cli(["list", "--json"], as_json=True)[0]
     assert first["language"] == "ur"
+    shown = run_cli(["show", first["id"], "--json"], as_json=True)
+    assert shown["caller_name"] == "Ghulam Nabi" and shown["description"] == "no ration for a week"
+    assert "Caller's name (Enter: not given):" in text and text.count("What the caller needs:") == 2  # blank: asked again
     # the same caller, another area: asked; "n" opens a new ticket
     code, text = on_terminal(data_dir, ["log", "--phone", "09876543210", "--area", "Eidgah", "--category", "ration"],
-                             ["n", ""])
+                             ["n", "", "", "flour for a neighbour"])
     assert code == 0, text
     assert f"{first['id']} is open for this caller in Khanyar, this call says Eidgah. Add the call to {first['id']}?" \
         in text
@@ -431,13 +434,14 @@ def test_log_at_a_terminal_asks_the_language_and_about_another_area(ready, data_
     assert second["id"] != first["id"] and second["area"] == "Eidgah" and second["language"] == "en"
     # answered yes: a follow-up, and no language asked (the ticket has one)
     code, text = on_terminal(data_dir, ["log", "--phone", "09876500077", "--area", "Khanyar", "--category", "ration",
-                                        "--lang", "hi"], [])
+                                        "--lang", "hi"], ["", "rice"])
     code, text = on_terminal(data_dir, ["log", "--phone", "09876500077", "--area", "Eidgah", "--category", "ration"],
-                             ["y"])
+                             ["y", "still no rice"])
     assert code == 0, text
     assert "Follow-up call added" in text and "Language" not in text
     # a withheld number at the phone prompt
-    code, text = on_terminal(data_dir, ["log", "--area", "Khanyar", "--category", "ration", "--lang", "en"], ["-"])
+    code, text = on_terminal(data_dir, ["log", "--area", "Khanyar", "--category", "ration", "--lang", "en"],
+                             ["-", "", "fever"])
     assert code == 0, text
     assert "no phone number: the caller will get no SMS" in text
 
