@@ -244,33 +244,6 @@ def test_log_callback_refuses_a_ticket_without_a_waiting_callback_and_other_opti
     assert (data_dir / "helpline.json").read_bytes() == before
 
 
-def test_callbacks_waiting_past_the_sla_go_to_the_escalation_job(district, data_dir, run_cli):
-    config, store = district
-    config = enable_ivr(data_dir)
-    from helpline_core.callbacks import request_callback
-    from helpline_core.ivr_records import IvrSettings
-    from helpline_core.officers import add_officer
-
-    with store.transaction() as db:
-        add_officer(db, config, "sofi", name="Sofi Bashir", phone="09419000301", areas=["Khanyar"],
-                    categories=["ration"], role="supervisor", lang="en", actor="op", now=NOW)
-    with store.ticket_transaction() as db:
-        ticket, _ = request_callback(db, config, store, IvrSettings(config), phone=CALLER, category="ration",
-                                     language="ur", now=NOW, call_sid=call_sid())
-    early = run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=29)).isoformat()]).stdout
-    assert "callbacks 0" in early
-    late = run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=31)).isoformat()]).stdout
-    assert "callbacks 1" in late
-    again = run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=95)).isoformat()]).stdout
-    assert "callbacks 0" in again  # once per request
-    shown = run_cli(["show", ticket["id"], "--json"], as_json=True)
-    escalations = [e for e in shown["history"] if e["type"] == "escalate" and "callback" in e["note"]]
-    assert len(escalations) == 1 and "sofi" in escalations[0]["note"]
-    texts = run_cli(["sms", "list", "--ticket", ticket["id"]]).stdout
-    assert "escalation" in texts
-    assert [r["escalated"] for r in run_cli(["callbacks", "--json"], as_json=True)] == [True]
-
-
 def _callback_past_sla(district, data_dir):
     """A supervisor for Khanyar and one callback request at NOW. :returns: the ticket."""
     config, store = district
@@ -286,6 +259,22 @@ def _callback_past_sla(district, data_dir):
         ticket, _ = request_callback(db, config, store, IvrSettings(config), phone=CALLER, category="ration",
                                      language="ur", now=NOW, call_sid=call_sid())
     return ticket
+
+
+def test_callbacks_waiting_past_the_sla_go_to_the_escalation_job(district, data_dir, run_cli):
+    ticket = _callback_past_sla(district, data_dir)
+    early = run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=29)).isoformat()]).stdout
+    assert "callbacks 0" in early
+    late = run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=31)).isoformat()]).stdout
+    assert "callbacks 1" in late
+    again = run_cli(["jobs", "escalate", "--as-of", (NOW + timedelta(minutes=95)).isoformat()]).stdout
+    assert "callbacks 0" in again  # once per request
+    shown = run_cli(["show", ticket["id"], "--json"], as_json=True)
+    escalations = [e for e in shown["history"] if e["type"] == "escalate" and "callback" in e["note"]]
+    assert len(escalations) == 1 and "sofi" in escalations[0]["note"]
+    texts = run_cli(["sms", "list", "--ticket", ticket["id"]]).stdout
+    assert "escalation" in texts
+    assert [r["escalated"] for r in run_cli(["callbacks", "--json"], as_json=True)] == [True]
 
 
 def _escalation_bodies(data_dir):
