@@ -2,6 +2,7 @@
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -77,3 +78,24 @@ def file_bytes(folder):
     """:returns: {relative path: bytes} of every file under ``folder`` except the lock file."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*"))
             if p.is_file() and p.name != "helpline.lock"}
+
+
+def on_terminal(data_dir, args, answers):
+    """Run ``helpline args`` with a terminal on stdin; type ``answers`` (lines). :returns: (exit, output)."""
+    primary, secondary = pty.openpty()
+    env = dict(os.environ, HELPLINE_DATA_DIR=str(data_dir), HELPLINE_OPERATOR="op")
+    proc = subprocess.Popen([helpline_exe(), *args], stdin=secondary, stdout=secondary, stderr=secondary, env=env,
+                            close_fds=True)
+    os.close(secondary)
+    for answer in answers:
+        os.write(primary, (answer + "\n").encode())
+    output = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    return proc.wait(timeout=30), output.decode()

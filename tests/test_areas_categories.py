@@ -15,7 +15,7 @@ from helpline_core.district import init_district, read_areas_csv, read_categorie
 from helpline_core.errors import AmbiguousName, InvalidValue, NotFound
 from helpline_core.names import spellings
 from helpline_core.store import Store
-from test_desk import on_terminal
+from conftest import on_terminal
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_AREAS = REPO / "data" / "areas.csv"

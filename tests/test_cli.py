@@ -2,16 +2,13 @@
 
 import csv
 import io
-import json
-import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import file_bytes, helpline_exe
+from conftest import file_bytes, on_terminal
 
 TICKET_FIELDS = {"id", "status", "phone", "phone_type", "caller_name", "area", "category", "description", "language",
                  "officer", "opened_at", "due_at", "resolved_at", "closed_at", "overdue", "calls", "history"}
@@ -168,24 +165,9 @@ def test_no_terminal_and_lang_c(ready):
 
 def test_prompts_on_a_terminal(ready, data_dir):
     """With a terminal on stdin, missing fields are asked for, and a bad answer is asked again."""
-    primary, secondary = pty.openpty()
-    env = dict(os.environ, HELPLINE_DATA_DIR=str(data_dir), HELPLINE_OPERATOR="op")
-    proc = subprocess.Popen([helpline_exe(), "log", "--category", "ration"], stdin=secondary, stdout=secondary,
-                            stderr=secondary, env=env, close_fds=True)
-    os.close(secondary)
-    for answer in ("123\n", "9876500011\n", "Khaniyar\n", "Khanyar\n", "\n", "\n", "no ration\n"):  # Enter: en, no name
-        os.write(primary, answer.encode())
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    assert proc.wait(timeout=30) == 0, output.decode()
-    text = output.decode()
+    code, text = on_terminal(data_dir, ["log", "--category", "ration"],
+                             ["123", "9876500011", "Khaniyar", "Khanyar", "", "", "no ration"])  # Enter: en, no name
+    assert code == 0, text
     assert "too short" in text and "did you mean 'Khanyar'" in text and "Ticket SXR-" in text
 
 

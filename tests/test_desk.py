@@ -3,15 +3,11 @@ number and its questions at a terminal; core functions first, then the installed
 
 import csv
 import io
-import json
-import os
-import pty
-import subprocess
 from datetime import date, timedelta
 
 import pytest
 
-from conftest import NOW, file_bytes, helpline_exe
+from conftest import NOW, file_bytes, on_terminal
 from helpline_core import officers, tickets
 from helpline_core.errors import ConfigError, InvalidValue, TransitionError
 from helpline_core.job_tasks import digest_task
@@ -389,27 +385,6 @@ def test_cli_followup_from_another_area_without_a_terminal_is_a_note(ready):
     assert out.startswith(f"Follow-up call added to ticket {t['id']} (assigned, call 2).\n"
                           f"  note: the caller gave area Eidgah; {t['id']} stays in Khanyar "
                           f"(for a separate ticket, log the call again with --new)\n")
-
-
-def on_terminal(data_dir, args, answers):
-    """Run ``helpline args`` with a terminal on stdin; type ``answers`` (lines). :returns: (exit, output)."""
-    primary, secondary = pty.openpty()
-    env = dict(os.environ, HELPLINE_DATA_DIR=str(data_dir), HELPLINE_OPERATOR="op")
-    proc = subprocess.Popen([helpline_exe(), *args], stdin=secondary, stdout=secondary, stderr=secondary, env=env,
-                            close_fds=True)
-    os.close(secondary)
-    for answer in answers:
-        os.write(primary, (answer + "\n").encode())
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    return proc.wait(timeout=30), output.decode()
 
 
 def test_log_at_a_terminal_asks_the_language_and_about_another_area(ready, data_dir):

@@ -21,7 +21,7 @@ from helpline_core.errors import ConfigError, InvalidValue, StoreDamaged
 from helpline_core.gateways import FileGateway
 from helpline_core.sending import send_outbox
 from helpline_core.store import RESTORE_JOURNAL, Store, read_json
-from test_desk import on_terminal
+from conftest import on_terminal
 
 STAMP = r"backup-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\+0530"
 
